@@ -1,0 +1,86 @@
+"""Split documents into passages that fit the model's window, never truncating.
+
+all-MiniLM-L6-v2 reads 256 word pieces including [CLS] and [SEP]. Each passage is the
+document's (shortened) title followed by a window of the body; consecutive windows
+overlap so a sentence cut at a boundary is whole in one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+#: [CLS] and [SEP] take two places in the model's window.
+SPECIAL_TOKENS = 2
+WINDOW_SLACK = 4
+
+
+@dataclass(frozen=True)
+class Passage:
+    document_row: int
+    seq: int
+    text: str
+    #: Character span of the body window inside the document body, for snippets.
+    start: int
+    end: int
+
+
+def load_tokenizer(model_path: Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+class Chunker:
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        max_tokens: int = 256,
+        passage_tokens: int = 240,
+        overlap_tokens: int = 32,
+        title_tokens: int = 24,
+    ) -> None:
+        if overlap_tokens >= passage_tokens // 2:
+            raise ValueError("overlap_tokens must be under half of passage_tokens")
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.passage_tokens = passage_tokens
+        self.overlap_tokens = overlap_tokens
+        self.title_tokens = title_tokens
+
+    def split(self, titles: Sequence[str], bodies: Sequence[str]) -> list[Passage]:
+        """Passages for documents given as parallel title/body lists (batched tokenisation)."""
+        title_encodings = self.tokenizer.encode_batch(list(titles), add_special_tokens=False)
+        body_encodings = self.tokenizer.encode_batch(list(bodies), add_special_tokens=False)
+        passages: list[Passage] = []
+        for row, (title, body, t_enc, b_enc) in enumerate(zip(titles, bodies, title_encodings, body_encodings)):
+            prefix = _cut(title, t_enc.offsets, self.title_tokens)
+            prefix_tokens = min(len(t_enc.offsets), self.title_tokens)
+            # Slack: a window cut inside a word re-tokenises its first piece as a word start.
+            window = min(self.passage_tokens, self.max_tokens - SPECIAL_TOKENS - prefix_tokens - WINDOW_SLACK)
+            passages.extend(self._windows(row, prefix, body, b_enc.offsets, window))
+        return passages
+
+    def _windows(self, row: int, prefix: str, body: str, offsets: list[tuple[int, int]], window: int) -> list[Passage]:
+        head = f"{prefix}\n" if prefix else ""
+        if len(offsets) <= window:
+            return [Passage(row, 0, (head + body).strip(), 0, len(body))]
+        out = []
+        step = window - self.overlap_tokens
+        for seq, first in enumerate(range(0, len(offsets), step)):
+            last = min(first + window, len(offsets)) - 1
+            start, end = offsets[first][0], offsets[last][1]
+            out.append(Passage(row, seq, head + body[start:end], start, end))
+            if last == len(offsets) - 1:
+                break
+        return out
+
+
+def _cut(text: str, offsets: list[tuple[int, int]], max_tokens: int) -> str:
+    if len(offsets) <= max_tokens:
+        return text.strip()
+    return text[: offsets[max_tokens - 1][1]].strip()

@@ -1,0 +1,122 @@
+"""The corpus as numpy arrays: what a snapshot knows about documents, members and who
+contributed what. Ranking reads only these arrays (no database on the query path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+#: Evidence classes of a contribution; their weights are settings (see Settings.role_weight_*).
+ACCEPTED, ANSWER, AUTHOR, ASKER, OTHER = range(5)
+EVIDENCE_CLASS_NAMES = ("accepted answer", "answer", "author", "asked", "contributor")
+
+
+def evidence_class(role: str, accepted: bool) -> int:
+    if role == "answerer":
+        return ACCEPTED if accepted else ANSWER
+    if role == "author":
+        return AUTHOR
+    if role == "asker":
+        return ASKER
+    return OTHER
+
+
+@dataclass
+class Corpus:
+    doc_ids: np.ndarray  # (n_docs,) str
+    doc_titles: np.ndarray  # (n_docs,) str: own title, or the parent question's for answers
+    doc_kinds: np.ndarray  # (n_docs,) str
+    doc_days: np.ndarray  # (n_docs,) float64 days since 1970, NaN when unknown
+    passage_doc: np.ndarray  # (n_passages,) int32 row into doc_*
+    member_ids: np.ndarray  # (n_members,) str
+    member_names: np.ndarray  # (n_members,) str
+    member_silos: np.ndarray  # (n_members,) str, "" when unknown
+    contrib_member: np.ndarray  # (n_contrib,) int32, sorted by contrib_doc
+    contrib_doc: np.ndarray  # (n_contrib,) int32
+    contrib_class: np.ndarray  # (n_contrib,) int8 evidence class
+    doc_ptr: np.ndarray  # (n_docs + 1,) int64: contributions of doc d are [ptr[d], ptr[d+1])
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.doc_ids)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.member_ids)
+
+    @property
+    def n_passages(self) -> int:
+        return len(self.passage_doc)
+
+    def save(self, path: Path) -> None:
+        np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def load(cls, path: Path) -> Corpus:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    def member_rows(self) -> dict[str, int]:
+        return {member_id: row for row, member_id in enumerate(self.member_ids.tolist())}
+
+    def contributions_of_docs(self, docs: np.ndarray) -> np.ndarray:
+        """Indices into contrib_* of every contribution to the given document rows."""
+        return concat_ranges(self.doc_ptr, docs)
+
+
+def concat_ranges(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(ptr[r], ptr[r + 1]) over rows, without a Python loop."""
+    starts, lengths = ptr[rows], ptr[rows + 1] - ptr[rows]
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Each output position is its index plus the offset of the run it falls in.
+    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def build_corpus(
+    documents: list[dict], passage_doc: np.ndarray, members: list[dict], contributions: list[tuple[str, str, str]]
+) -> Corpus:
+    """Arrays from store rows. Contributions to unknown members or documents are dropped."""
+    doc_row = {d["id"]: i for i, d in enumerate(documents)}
+    member_row = {m["id"]: i for i, m in enumerate(members)}
+    titles = {d["id"]: d["title"] for d in documents}
+    display_titles = [d["title"] or titles.get(d["parent_id"] or "", "") for d in documents]
+    accepted = {d["id"]: bool(d["accepted"]) for d in documents}
+
+    # Keep the strongest evidence class per (member, document) pair.
+    best: dict[tuple[int, int], int] = {}
+    for member_id, document_id, role in contributions:
+        if member_id in member_row and document_id in doc_row:
+            key = (doc_row[document_id], member_row[member_id])
+            cls = evidence_class(role, accepted[document_id])
+            best[key] = min(cls, best.get(key, OTHER + 1))
+    keys = sorted(best)
+    contrib_doc = np.array([k[0] for k in keys], dtype=np.int32)
+    doc_ptr = np.zeros(len(documents) + 1, dtype=np.int64)
+    np.add.at(doc_ptr, contrib_doc.astype(np.int64) + 1, 1)
+    return Corpus(
+        doc_ids=np.array([d["id"] for d in documents], dtype=str),
+        doc_titles=np.array(display_titles, dtype=str),
+        doc_kinds=np.array([d["kind"] for d in documents], dtype=str),
+        doc_days=np.array([_days(d.get("created_at")) for d in documents], dtype=np.float64),
+        passage_doc=passage_doc.astype(np.int32),
+        member_ids=np.array([m["id"] for m in members], dtype=str),
+        member_names=np.array([m["name"] for m in members], dtype=str),
+        member_silos=np.array([m.get("silo") or "" for m in members], dtype=str),
+        contrib_member=np.array([k[1] for k in keys], dtype=np.int32),
+        contrib_doc=contrib_doc,
+        contrib_class=np.array([best[k] for k in keys], dtype=np.int8),
+        doc_ptr=np.cumsum(doc_ptr),
+    )
+
+
+def _days(timestamp: str | None) -> float:
+    if not timestamp:
+        return float("nan")
+    value = np.datetime64(timestamp.replace("Z", "").split("+")[0], "s")
+    return float(value.astype("int64")) / 86400.0

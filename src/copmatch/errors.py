@@ -1,0 +1,78 @@
+"""Errors that reach users: each carries a hint saying what to do next.
+
+The CLI prints ``message`` and ``hint`` and exits with status 2; the API maps the
+exception *class* to an HTTP status (see ``http_status``), never the message text.
+"""
+
+from __future__ import annotations
+
+
+class CopmatchError(Exception):
+    """Base class for every error a user can cause and fix."""
+
+    http_status = 400
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class RecordError(CopmatchError):
+    """A record in an import file is invalid; names the file, line and reason."""
+
+    http_status = 422
+
+    def __init__(self, path: str, line: int, reason: str, hint: str = "") -> None:
+        super().__init__(
+            f"{path}:{line}: {reason}",
+            hint=hint or "Fix that record and run the import again; nothing was written.",
+        )
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class SourceNotFoundError(CopmatchError):
+    """An import source (file or dump folder) is missing or unreadable."""
+
+    http_status = 404
+
+
+class IndexMissingError(CopmatchError):
+    """A query was made before any index was built."""
+
+    http_status = 409
+
+
+class IndexMismatchError(CopmatchError):
+    """A snapshot was built with a different model, dimension or format."""
+
+    http_status = 409
+
+
+class IndexCorruptError(CopmatchError):
+    """A snapshot's files do not match its manifest."""
+
+    http_status = 500
+
+
+class NotFoundError(CopmatchError):
+    """A member, document or introduction id does not exist."""
+
+    http_status = 404
+
+
+class InvalidQueryError(CopmatchError):
+    """A query is empty, too long, or names unknown members."""
+
+    http_status = 422
+
+
+class StoreVersionError(CopmatchError):
+    """The database was written by a newer copmatch than this one."""
+
+    http_status = 500

@@ -1,0 +1,142 @@
+"""Versioned index snapshots with a manifest and an atomic switch.
+
+Layout under ``<data dir>/index/``::
+
+    CURRENT                    the version being served (replaced atomically)
+    snapshots/<version>/       one complete, immutable snapshot + manifest.json
+    building-<version>/        a build in progress; never read
+
+A build writes everything into ``building-<version>``, checksums it, renames the folder
+into ``snapshots/`` and only then replaces ``CURRENT``. A crash at any point leaves the
+previous snapshot serving and at worst a stray ``building-*`` folder, removed next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import IndexCorruptError, IndexMissingError
+
+#: Bumped when the files inside a snapshot change shape; older snapshots must be rebuilt.
+SNAPSHOT_FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+def new_version() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+class SnapshotDir:
+    """The ``index`` folder of a data dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.snapshots = self.root / "snapshots"
+        self.current_file = self.root / "CURRENT"
+
+    def current_version(self) -> str | None:
+        try:
+            version = self.current_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return version or None
+
+    def current_path(self) -> Path:
+        version = self.current_version()
+        if version is None or not (self.snapshots / version / MANIFEST).is_file():
+            raise IndexMissingError(
+                "No index has been built yet.",
+                hint="Build one with: copmatch index build",
+            )
+        return self.snapshots / version
+
+    def begin(self, version: str) -> Path:
+        self._remove_stale_builds()
+        path = self.root / f"building-{version}"
+        path.mkdir(parents=True)
+        return path
+
+    def abort(self, building: Path) -> None:
+        shutil.rmtree(building, ignore_errors=True)
+
+    def commit(self, building: Path, version: str, manifest: dict[str, Any], keep: int = 3) -> Path:
+        """Seal a finished build and make it current. Returns the snapshot path."""
+        manifest = {**manifest, "version": version, "format": SNAPSHOT_FORMAT, "checksums": checksums(building)}
+        _write_durably(building / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        final = self.snapshots / version
+        os.replace(building, final)
+        _fsync_dir(self.snapshots)
+        # The switch itself: readers see either the old version or the new one.
+        tmp = self.root / f"CURRENT.{version}.tmp"
+        _write_durably(tmp, version + "\n")
+        os.replace(tmp, self.current_file)
+        _fsync_dir(self.root)
+        self._prune(keep)
+        return final
+
+    def _remove_stale_builds(self) -> None:
+        if self.root.is_dir():
+            for stale in self.root.glob("building-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def _prune(self, keep: int) -> None:
+        current = self.current_version()
+        versions = sorted(p.name for p in self.snapshots.iterdir() if p.is_dir())
+        # A process still serving an older snapshot keeps its open files alive after
+        # unlinking, so pruning never breaks a reader mid-query.
+        for name in versions[: max(0, len(versions) - keep)]:
+            if name != current:
+                shutil.rmtree(self.snapshots / name, ignore_errors=True)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((path / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(
+            f"{path / MANIFEST} is missing or unreadable ({exc}).",
+            hint="Rebuild with: copmatch index build",
+        ) from None
+
+
+def verify(path: Path) -> list[str]:
+    """Files whose checksum differs from the manifest (empty when the snapshot is intact)."""
+    expected = read_manifest(path).get("checksums", {})
+    actual = checksums(path)
+    return sorted(name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name))
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    out = {}
+    for file in sorted(folder.rglob("*")):
+        if file.is_file() and file.name != MANIFEST:
+            digest = hashlib.sha256()
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            out[str(file.relative_to(folder))] = digest.hexdigest()
+    return out
+
+
+def _write_durably(path: Path, text: str) -> None:
+    with path.open("w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Import sources: each turns its own format into validated records (copmatch.records)."""

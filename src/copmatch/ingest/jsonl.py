@@ -1,0 +1,174 @@
+"""Native JSONL import: members and documents files, validated line by line.
+
+Any bad record raises ``RecordError`` naming the file, line and reason before anything
+is written; the caller writes the whole batch in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import RecordError, SourceNotFoundError
+from ..records import Contribution, Document, ImportBatch, Member, role_for_kind
+
+Progress = Callable[[int], None]
+
+_MEMBER_FIELDS = {"id", "name", "silo", "bio", "skills", "roles", "opt_out", "created_at"}
+_DOCUMENT_FIELDS = {
+    "id",
+    "kind",
+    "title",
+    "body",
+    "tags",
+    "authors",
+    "parent_id",
+    "accepted",
+    "created_at",
+    "score",
+    "community",
+}
+
+
+def read_jsonl_import(
+    members_path: Path | None,
+    documents_path: Path | None,
+    known_member_ids: set[str] = frozenset(),
+    progress: Progress | None = None,
+) -> ImportBatch:
+    """Read and validate a members file and/or a documents file into one batch."""
+    batch = ImportBatch(source=", ".join(str(p) for p in (members_path, documents_path) if p))
+    if members_path is not None:
+        batch.members = [member for member, _ in _records(members_path, _parse_member, progress)]
+    if documents_path is not None:
+        author_ids = set(known_member_ids) | {m.id for m in batch.members}
+        for (document, authors), line in _records(documents_path, _parse_document, progress):
+            unknown = [a for a in authors if a not in author_ids]
+            if unknown:
+                raise RecordError(
+                    str(documents_path),
+                    line,
+                    f"unknown member(s) in 'authors': {unknown}",
+                    hint="Add them to the members file (or import members first), then import again; "
+                    "nothing was written.",
+                )
+            batch.documents.append(document)
+            role = role_for_kind(document.kind)
+            batch.contributions.extend(Contribution(a, document.id, role) for a in dict.fromkeys(authors))
+    return batch
+
+
+def _records(
+    path: Path, parse: Callable[[dict, Path, int], Any], progress: Progress | None
+) -> Iterator[tuple[Any, int]]:
+    """Yield (parsed record, line number) for each non-blank line of a JSONL file."""
+    if not path.is_file():
+        raise SourceNotFoundError(f"{path}: no such file.", hint="Check the path passed to the import command.")
+    seen: set[str] = set()
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if progress:
+                progress(len(raw))
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise RecordError(str(path), line_no, f"invalid JSON ({exc})") from None
+            if not isinstance(obj, dict):
+                raise RecordError(str(path), line_no, f"expected a JSON object, got {type(obj).__name__}")
+            parsed = parse(obj, path, line_no)
+            record_id = parsed[0].id if isinstance(parsed, tuple) else parsed.id
+            if record_id in seen:
+                raise RecordError(str(path), line_no, f"duplicate id {record_id!r} in this file")
+            seen.add(record_id)
+            yield parsed, line_no
+
+
+class _Fields:
+    """Typed access to one JSON record's fields, raising RecordError with file and line."""
+
+    def __init__(self, obj: dict, path: Path, line: int, allowed: set[str]) -> None:
+        self.obj, self.path, self.line = obj, path, line
+        unknown = sorted(set(obj) - allowed)
+        if unknown:
+            self.fail(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+
+    def fail(self, reason: str) -> None:
+        raise RecordError(str(self.path), self.line, reason)
+
+    def string(self, key: str, required: bool = False, default: str | None = "") -> str | None:
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                self.fail(f"missing required field {key!r}")
+            return default
+        if not isinstance(value, str):
+            self.fail(f"field {key!r} must be a string, got {type(value).__name__} {value!r}")
+        if required and not value.strip():
+            self.fail(f"field {key!r} must not be empty")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.obj.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(f"field {key!r} must be a list of strings, got {value!r}")
+        return tuple(value)
+
+    def boolean(self, key: str) -> bool:
+        value = self.obj.get(key, False)
+        if not isinstance(value, bool):
+            self.fail(f"field {key!r} must be true or false, got {value!r}")
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self.obj.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"field {key!r} must be an integer, got {value!r}")
+        return value
+
+    def timestamp(self, key: str) -> str | None:
+        value = self.string(key, default=None)
+        if value is None:
+            return None
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"field {key!r} must be an ISO-8601 date-time, got {value!r}")
+        return value
+
+
+def _parse_member(obj: dict, path: Path, line: int) -> Member:
+    f = _Fields(obj, path, line, _MEMBER_FIELDS)
+    return Member(
+        id=f.string("id", required=True),
+        name=f.string("name", required=True),
+        silo=f.string("silo", default=None) or None,
+        bio=f.string("bio") or "",
+        skills=f.strings("skills"),
+        roles=f.strings("roles"),
+        opt_out=f.boolean("opt_out"),
+        created_at=f.timestamp("created_at"),
+    )
+
+
+def _parse_document(obj: dict, path: Path, line: int) -> tuple[Document, tuple[str, ...]]:
+    f = _Fields(obj, path, line, _DOCUMENT_FIELDS)
+    document = Document(
+        id=f.string("id", required=True),
+        kind=f.string("kind", required=True),
+        body=f.string("body", required=True),
+        title=f.string("title") or "",
+        tags=f.strings("tags"),
+        parent_id=f.string("parent_id", default=None),
+        accepted=f.boolean("accepted"),
+        score=f.integer("score"),
+        created_at=f.timestamp("created_at"),
+        community=f.string("community", default=None),
+    )
+    return document, f.strings("authors")

@@ -1,0 +1,150 @@
+"""A loaded snapshot: dense and sparse passage search plus the corpus arrays.
+
+Immutable once opened, so many threads may query it while a rebuild prepares the next.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .corpus import Corpus, concat_ranges
+from .errors import IndexMismatchError
+from .index.dense import DenseIndex, DenseIndexSpec
+from .index.snapshot import SNAPSHOT_FORMAT, read_manifest
+from .index.sparse import SparseIndex
+from .indexing import (
+    BM25_DIR,
+    CATALOG,
+    CORPUS,
+    PASSAGE_VECTORS,
+    PASSAGES_FAISS,
+    PROFILE_VECTORS,
+    PROFILES_BM25_DIR,
+)
+
+
+@dataclass(frozen=True)
+class PassageCandidates:
+    ids: np.ndarray  # (n,) passage ids, unique
+    cos: np.ndarray  # (n,) exact cosine to the query
+    bm25: np.ndarray  # (n,) BM25 score (0 when no query term occurs)
+
+
+class Searcher:
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict,
+        dense: DenseIndex,
+        sparse: SparseIndex,
+        passage_vectors: np.ndarray,
+        profile_vectors: np.ndarray,
+        profile_sparse: SparseIndex,
+        corpus: Corpus,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.version: str = manifest["version"]
+        self.dense = dense
+        self.sparse = sparse
+        self.passage_vectors = passage_vectors
+        self.profile_vectors = profile_vectors
+        self.profile_sparse = profile_sparse
+        self.corpus = corpus
+        self.member_rows = corpus.member_rows()
+        # Passages are written in document order, so each document's passages are one run.
+        self.doc_passage_ptr = np.searchsorted(corpus.passage_doc, np.arange(corpus.n_docs + 1))
+        self._member_order = np.argsort(corpus.contrib_member, kind="stable")
+        self._member_ptr = np.searchsorted(corpus.contrib_member[self._member_order], np.arange(corpus.n_members + 1))
+        self._catalog = sqlite3.connect(f"file:{path / CATALOG}?mode=ro", uri=True, check_same_thread=False)
+
+    @classmethod
+    def open(cls, path: Path, model_id: str, dimension: int | None = None) -> Searcher:
+        manifest = read_manifest(path)
+        if manifest.get("format") != SNAPSHOT_FORMAT:
+            raise IndexMismatchError(
+                f"The index at {path} has format {manifest.get('format')}; "
+                f"this copmatch reads format {SNAPSHOT_FORMAT}.",
+                hint="Rebuild with: copmatch index build",
+            )
+        if manifest.get("model_id") != model_id or (dimension and manifest.get("dimension") != dimension):
+            raise IndexMismatchError(
+                f"The index at {path} was built with {manifest.get('model_id')} "
+                f"({manifest.get('dimension')}-d vectors), but the query encoder is {model_id}"
+                + (f" ({dimension}-d)." if dimension else "."),
+                hint="Rebuild with: copmatch index build",
+            )
+        spec = DenseIndexSpec(**manifest["dense"]["passages"])
+        return cls(
+            path,
+            manifest,
+            dense=DenseIndex.load(path / PASSAGES_FAISS, spec),
+            sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
+            # Memory-mapped: only rows touched by a query are paged in.
+            passage_vectors=np.load(path / PASSAGE_VECTORS, mmap_mode="r"),
+            profile_vectors=np.load(path / PROFILE_VECTORS),
+            profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
+            corpus=Corpus.load(path / CORPUS),
+        )
+
+    def close(self) -> None:
+        self._catalog.close()
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["dimension"])
+
+    def retrieve(
+        self,
+        query_vector: np.ndarray,
+        query_text: str,
+        dense_top_k: int,
+        sparse_top_k: int,
+        extra: np.ndarray | None = None,
+    ) -> PassageCandidates:
+        """Union of dense hits, BM25 hits and ``extra`` passages, each scored exactly both ways."""
+        if self.corpus.n_passages == 0:
+            empty = np.zeros(0)
+            return PassageCandidates(empty.astype(np.int64), empty, empty)
+        _, dense_ids = self.dense.search(query_vector[None, :], dense_top_k)
+        bm25_all = self.bm25_scores(query_text)  # (n_passages,)
+        sparse_ids = _top_positive(bm25_all, sparse_top_k)
+        parts = [dense_ids[0][dense_ids[0] >= 0], sparse_ids]
+        if extra is not None:
+            parts.append(extra)
+        ids = np.unique(np.concatenate(parts).astype(np.int64))
+        cos = np.asarray(self.passage_vectors[ids]) @ query_vector  # (n_candidates,)
+        return PassageCandidates(ids, cos, bm25_all[ids])
+
+    def bm25_scores(self, query_text: str) -> np.ndarray:
+        return self.sparse.scores(query_text)  # (n_passages,)
+
+    def profile_bm25_scores(self, query_text: str) -> np.ndarray:
+        return self.profile_sparse.scores(query_text)  # (n_members,)
+
+    def passages_of_members(self, member_rows: np.ndarray) -> np.ndarray:
+        """Every passage of every document the given members contributed to."""
+        contrib = concat_ranges(self._member_ptr, member_rows)
+        docs = np.unique(self.corpus.contrib_doc[self._member_order[contrib]]).astype(np.int64)
+        return concat_ranges(self.doc_passage_ptr, docs)
+
+    def profile_cosines(self, query_vector: np.ndarray) -> np.ndarray:
+        return self.profile_vectors @ query_vector  # (n_members,)
+
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._catalog.execute(f"SELECT row, text FROM passages WHERE row IN ({marks})", ids)
+        return dict(rows.fetchall())
+
+
+def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) <= k:
+        return positive
+    return positive[np.argpartition(-scores[positive], k - 1)[:k]]
