@@ -12,7 +12,7 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +45,29 @@ def machine() -> dict[str, Any]:
         memory_gb = round(pages / 2**30, 1)
     except (ValueError, OSError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
-def record(benchmark: str, *, sizes: dict, timings: dict, quality: dict | None = None,
-           tables: dict[str, list[dict]] | None = None, notes: str = "", extra: dict | None = None) -> dict:
+def record(
+    benchmark: str,
+    *,
+    sizes: dict,
+    timings: dict,
+    quality: dict | None = None,
+    tables: dict[str, list[dict]] | None = None,
+    notes: str = "",
+    extra: dict | None = None,
+) -> dict:
     """Append one run to results.jsonl and regenerate RESULTS.md. Returns the record."""
     entry = {
         "benchmark": benchmark,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
         "machine": machine(),
         "command": "python " + " ".join([_relative(sys.argv[0]), *sys.argv[1:]]),
@@ -99,19 +112,25 @@ def render() -> None:
     for entry in load():
         latest[entry["benchmark"]] = entry
         counts[entry["benchmark"]] = counts.get(entry["benchmark"], 0) + 1
-    lines = ["# Benchmark results", "",
-             "Generated from `benchmarks/results.jsonl` by `benchmarks/results.py`; each section is the",
-             "latest run of one benchmark (all runs stay in the JSONL). Timings compare as ratios measured",
-             "in the same run: the machines are shared and noisy.", ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated from `benchmarks/results.jsonl` by `benchmarks/results.py`; each section is the",
+        "latest run of one benchmark (all runs stay in the JSONL). Timings compare as ratios measured",
+        "in the same run: the machines are shared and noisy.",
+        "",
+    ]
     for name in sorted(latest):
         entry = latest[name]
         m = entry["machine"]
-        lines += [f"## {name}", "",
-                  f"- command: `{entry['command']}`",
-                  f"- run: {entry['date']}, commit `{entry['commit']}`, {counts[name]} run(s) recorded",
-                  f"- machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gb')} GB, "
-                  f"Python {m.get('python')}",
-                  f"- sizes: {_inline(entry['sizes'])}"]
+        lines += [
+            f"## {name}",
+            "",
+            f"- command: `{entry['command']}`",
+            f"- run: {entry['date']}, commit `{entry['commit']}`, {counts[name]} run(s) recorded",
+            f"- machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gb')} GB, Python {m.get('python')}",
+            f"- sizes: {_inline(entry['sizes'])}",
+        ]
         if entry.get("notes"):
             lines.append(f"- notes: {entry['notes']}")
         lines.append("")

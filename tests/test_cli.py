@@ -96,3 +96,18 @@ def test_index_status_json(tiny):
     assert result.exit_code == 0
     status = json.loads(result.stdout)
     assert status["current"] and status["damaged_files"] == []
+
+
+def test_keys_create_list_revoke(tiny):
+    created = run(tiny.data_dir, "keys", "create", "--role", "broker", "--member", "ana", "--json")
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.stdout)
+    assert key["role"] == "broker" and key["key"].startswith("cpm_")
+    listed = json.loads(run(tiny.data_dir, "keys", "list", "--json").stdout)
+    assert [k["id"] for k in listed] == [key["id"]]
+    assert key["key"] not in json.dumps(listed)  # never shown again
+    assert run(tiny.data_dir, "keys", "revoke", key["id"]).exit_code == 0
+    again = run(tiny.data_dir, "keys", "revoke", key["id"])
+    assert again.exit_code == 2 and "No active API key" in again.output
+    bad = run(tiny.data_dir, "keys", "create", "--role", "root")
+    assert bad.exit_code == 2 and "Unknown role 'root'" in bad.output

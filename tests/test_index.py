@@ -137,3 +137,11 @@ def test_dense_index_types_agree_with_exact_search(tmp_path, kind):
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
     assert recall >= (1.0 if kind == "flat" else 0.9)
+
+
+def test_sparse_index_keeps_ids_aligned_with_empty_texts():
+    from copmatch.index.sparse import SparseIndex
+
+    assert SparseIndex.build(["", "", ""]).scores("pump").tolist() == [0.0, 0.0, 0.0]
+    scores = SparseIndex.build(["", "pump vibration", "", "chlorine"]).scores("pumps")
+    assert scores.shape == (4,) and scores[1] > 0 and scores[[0, 2, 3]].tolist() == [0.0, 0.0, 0.0]

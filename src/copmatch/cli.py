@@ -214,5 +214,60 @@ def show_settings(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     render.console.print(render.key_value_table("Settings", {n: f"{d}  [dim]{h}[/dim]" for n, d, h in rows}))
 
 
+keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="member, broker or admin (each includes the ones before).")],
+    member: Annotated[str | None, typer.Option(help="The member this key belongs to.")] = None,
+    label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create an API key. The key is printed once and never stored in clear."""
+    from .keys import create_key
+
+    key, secret = create_key(_community().store, role, member, label)
+    if as_json:
+        _print_json({"id": key.id, "role": key.role, "member_id": key.member_id, "key": secret})
+        return
+    render.console.print(f"Key {key.id} ({key.role}) — copy it now, it is not shown again:")
+    render.console.print(secret, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List API keys (ids, roles, members; never the keys themselves)."""
+    keys = _community().store.api_keys()
+    if as_json:
+        _print_json(keys)
+        return
+    render.console.print(render.rows_table("API keys", keys))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")]) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    from .keys import revoke_key
+
+    revoke_key(_community().store, key_id)
+    render.console.print(f"Revoked key {key_id}.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback unless you mean to expose it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from .api import create_app
+
+    render.err_console.print(f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})")
+    uvicorn.run(create_app(state.data_dir, Settings()), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app()

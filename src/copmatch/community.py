@@ -14,11 +14,13 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .embed import Embedder
 from .experts import Expert, ExpertQuery, rank_experts, validate_query
 from .index.snapshot import SnapshotDir, read_manifest, verify
 from .indexing import BuildReport, build_index
-from .ingest.jsonl import read_jsonl_import
+from .ingest.jsonl import read_import_objects, read_jsonl_import
 from .progress import Progress, from_cumulative
 from .rank import MemberPriors, member_priors
 from .searcher import Searcher
@@ -39,12 +41,15 @@ class Community:
         self._searcher: Searcher | None = None
         self._priors: MemberPriors | None = None
         self._lock = threading.Lock()
+        self._batcher = None
 
     @classmethod
     def open(cls, data_dir: Path | str, settings: Settings | None = None) -> Community:
         return cls(Path(data_dir), settings)
 
     def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
         self.store.close()
 
     @property
@@ -62,6 +67,10 @@ class Community:
         batch = read_jsonl_import(members, documents, self.store.member_ids(), advance)
         return self.store.import_batch(batch)
 
+    def import_records(self, members: list | None = None, documents: list | None = None) -> ImportSummary:
+        """Import decoded JSONL records (e.g. from an API request), validated like files."""
+        return self.store.import_batch(read_import_objects(members, documents, self.store.member_ids()))
+
     def import_stackexchange(self, dump_dir: Path, progress: Progress | None = None) -> ImportSummary:
         from .ingest.stackexchange import dump_size, read_dump
 
@@ -74,6 +83,10 @@ class Community:
         report = build_index(self.store, self.snapshots.root, self.cache_path, self.embedder, self.settings, progress)
         self._current_searcher()  # switch this process to the new snapshot now
         return report
+
+    def index_version(self) -> str | None:
+        """The snapshot version queries are answered from now."""
+        return self.snapshots.current_version()
 
     def index_status(self, check: bool = False) -> dict[str, Any]:
         version = self.snapshots.current_version()
@@ -101,9 +114,22 @@ class Community:
         for query in queries:
             validate_query(query, self.settings)
         searcher, priors = self._current_searcher()
-        vectors = self.embedder.encode([q.text for q in queries])  # (n_queries, dim)
+        vectors = self.encode_queries([q.text for q in queries])  # (n_queries, dim)
         opted_out = self.store.opted_out()
         return [rank_experts(searcher, q, v, priors, opted_out, self.settings) for q, v in zip(queries, vectors)]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors; through the micro-batcher when serving concurrent requests."""
+        if self._batcher is not None:
+            return self._batcher.encode(texts)
+        return self.embedder.encode(texts)
+
+    def enable_query_batching(self, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
+        """Share model calls between concurrent queries (the HTTP server turns this on)."""
+        from .batching import MicroBatcher
+
+        if self._batcher is None:
+            self._batcher = MicroBatcher(self.embedder.encode, max_batch=max_batch, max_wait_s=max_wait_s)
 
     def _current_searcher(self) -> tuple[Searcher, MemberPriors]:
         """The searcher for the CURRENT snapshot, reopened when a build has switched it."""

@@ -12,10 +12,12 @@ class CopmatchError(Exception):
 
     http_status = 400
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", details: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: Machine-readable facts for API clients, e.g. the id of a running job.
+        self.details = details or {}
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
@@ -76,3 +78,21 @@ class StoreVersionError(CopmatchError):
     """The database was written by a newer copmatch than this one."""
 
     http_status = 500
+
+
+class AuthenticationError(CopmatchError):
+    """No API key, or one that is unknown or revoked."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(CopmatchError):
+    """The API key's role does not allow this."""
+
+    http_status = 403
+
+
+class ConflictError(CopmatchError):
+    """The request conflicts with work in progress (e.g. a rebuild already running)."""
+
+    http_status = 409

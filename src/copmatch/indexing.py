@@ -61,9 +61,17 @@ def build_index(
     settings: Settings,
     progress: Progress | None = None,
 ) -> BuildReport:
-    """Build a complete snapshot from the store and switch to it atomically."""
-    progress = progress or NullProgress()
+    """Build a complete snapshot from the store and switch to it atomically.
+
+    Raises ConflictError while another process builds on the same data dir.
+    """
     snapshots = SnapshotDir(index_dir)
+    with snapshots.build_lock():
+        return _build(store, snapshots, cache_path, embedder, settings, progress or NullProgress())
+
+
+def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Embedder, settings: Settings,
+           progress: Progress) -> BuildReport:
     version = new_version()
     store.start_build(version, settings.model_id)
     building = snapshots.begin(version)

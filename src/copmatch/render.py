@@ -76,3 +76,14 @@ def key_value_table(title: str, rows: dict[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, str(value))
     return table
+
+
+def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    """A table with one row per dict (columns from the keys of all rows)."""
+    table = Table(title=title, title_justify="left")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else escape(str(row.get(c))) for c in columns))
+    return table

@@ -82,6 +82,18 @@ MIGRATIONS: list[str] = [
         counts TEXT NOT NULL
     );
     """,
+    # 2: API keys (only a SHA-256 of each key is kept).
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        member_id TEXT,
+        label TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -269,6 +281,25 @@ class Store:
     def builds(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.db["index_builds"].rows_where(order_by="started_at desc, version desc", limit=limit)
         return [_decode(r) for r in rows]
+
+    # --- API keys --------------------------------------------------------------------------
+    def add_api_key(self, key_id: str, key_hash: str, role: str, member_id: str | None, label: str | None) -> None:
+        with self._write_lock, self.db.atomic():
+            self.db["api_keys"].insert({"id": key_id, "key_hash": key_hash, "role": role, "member_id": member_id,
+                                        "label": label, "created_at": utc_now(), "revoked_at": None})
+
+    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        return next(self.db["api_keys"].rows_where("key_hash = ?", [key_hash]), None)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        rows = self.db["api_keys"].rows_where(order_by="created_at, id")
+        return [{k: v for k, v in row.items() if k != "key_hash"} for row in rows]
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        with self._write_lock, self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [utc_now(), key_id])
+            return cursor.rowcount > 0
 
 
 _JSON_COLUMNS = ("skills", "roles", "tags", "counts", "timings")

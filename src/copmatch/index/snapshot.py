@@ -13,16 +13,19 @@ previous snapshot serving and at worst a stray ``building-*`` folder, removed ne
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexCorruptError, IndexMissingError
+from ..errors import ConflictError, IndexCorruptError, IndexMissingError
 
 #: Bumped when the files inside a snapshot change shape; older snapshots must be rebuilt.
 SNAPSHOT_FORMAT = 1
@@ -58,7 +61,25 @@ class SnapshotDir:
             )
         return self.snapshots / version
 
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """Held for a whole build, so two processes never build (or clean up) at once."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "build.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConflictError(
+                    "Another index build is running on this data dir.",
+                    hint="Wait for it to finish (copmatch index status), then try again.",
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def begin(self, version: str) -> Path:
+        """A fresh build folder. Call only while holding ``build_lock``."""
         self._remove_stale_builds()
         path = self.root / f"building-{version}"
         path.mkdir(parents=True)

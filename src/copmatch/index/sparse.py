@@ -10,6 +10,7 @@ import numpy as np
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
+EMPTY_TOKEN = "\u2400empty"  # tokenize() splits on word characters, so never yields this
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -24,8 +25,10 @@ class SparseIndex:
     @classmethod
     def build(cls, texts: Sequence[str]) -> SparseIndex:
         retriever = bm25s.BM25()
-        # bm25s cannot index an empty corpus; a placeholder row keeps ids aligned.
-        retriever.index(tokenize(texts) if texts else [[""]], show_progress=False)
+        # bm25s needs a non-empty vocabulary and keeps ids only for non-empty rows, so empty
+        # texts (members with no bio) get a token no query can produce.
+        tokens = [row or [EMPTY_TOKEN] for row in tokenize(texts)] or [[EMPTY_TOKEN]]
+        retriever.index(tokens, show_progress=False)
         return cls(retriever, len(texts))
 
     @classmethod

@@ -7,7 +7,7 @@ is written; the caller writes the whole batch in one transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,16 +40,41 @@ def read_jsonl_import(
     progress: Progress | None = None,
 ) -> ImportBatch:
     """Read and validate a members file and/or a documents file into one batch."""
-    batch = ImportBatch(source=", ".join(str(p) for p in (members_path, documents_path) if p))
-    if members_path is not None:
-        batch.members = [member for member, _ in _records(members_path, _parse_member, progress)]
-    if documents_path is not None:
+    return _batch(
+        ", ".join(str(p) for p in (members_path, documents_path) if p),
+        (str(members_path), _file_objects(members_path, progress)) if members_path else None,
+        (str(documents_path), _file_objects(documents_path, progress)) if documents_path else None,
+        known_member_ids,
+    )
+
+
+def read_import_objects(
+    members: list[Any] | None, documents: list[Any] | None, known_member_ids: set[str] = frozenset()
+) -> ImportBatch:
+    """Validate already-decoded records (e.g. an API request body); errors name ``members[i]`` lines 1-based."""
+    return _batch(
+        "request",
+        ("request.members", enumerate(members, start=1)) if members else None,
+        ("request.documents", enumerate(documents, start=1)) if documents else None,
+        known_member_ids,
+    )
+
+
+Source = tuple[str, Iterable[tuple[int, Any]]]
+
+
+def _batch(source: str, members: Source | None, documents: Source | None, known_member_ids: set[str]) -> ImportBatch:
+    batch = ImportBatch(source=source)
+    if members is not None:
+        batch.members = [member for member, _ in _parsed(*members, _parse_member)]
+    if documents is not None:
+        name, objects = documents
         author_ids = set(known_member_ids) | {m.id for m in batch.members}
-        for (document, authors), line in _records(documents_path, _parse_document, progress):
+        for (document, authors), line in _parsed(name, objects, _parse_document):
             unknown = [a for a in authors if a not in author_ids]
             if unknown:
                 raise RecordError(
-                    str(documents_path),
+                    name,
                     line,
                     f"unknown member(s) in 'authors': {unknown}",
                     hint="Add them to the members file (or import members first), then import again; "
@@ -61,13 +86,10 @@ def read_jsonl_import(
     return batch
 
 
-def _records(
-    path: Path, parse: Callable[[dict, Path, int], Any], progress: Progress | None
-) -> Iterator[tuple[Any, int]]:
-    """Yield (parsed record, line number) for each non-blank line of a JSONL file."""
+def _file_objects(path: Path, progress: Progress | None) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded JSON) for each non-blank line of a JSONL file."""
     if not path.is_file():
         raise SourceNotFoundError(f"{path}: no such file.", hint="Check the path passed to the import command.")
-    seen: set[str] = set()
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             if progress:
@@ -75,30 +97,38 @@ def _records(
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                yield line_no, json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise RecordError(str(path), line_no, f"invalid JSON ({exc})") from None
-            if not isinstance(obj, dict):
-                raise RecordError(str(path), line_no, f"expected a JSON object, got {type(obj).__name__}")
-            parsed = parse(obj, path, line_no)
-            record_id = parsed[0].id if isinstance(parsed, tuple) else parsed.id
-            if record_id in seen:
-                raise RecordError(str(path), line_no, f"duplicate id {record_id!r} in this file")
-            seen.add(record_id)
-            yield parsed, line_no
+
+
+def _parsed(
+    name: str, objects: Iterable[tuple[int, Any]], parse: Callable[[dict, str, int], Any]
+) -> Iterator[tuple[Any, int]]:
+    """Yield (parsed record, line number), rejecting non-objects and duplicate ids."""
+    seen: set[str] = set()
+    for line_no, obj in objects:
+        if not isinstance(obj, dict):
+            raise RecordError(name, line_no, f"expected a JSON object, got {type(obj).__name__}")
+        parsed = parse(obj, name, line_no)
+        record_id = parsed[0].id if isinstance(parsed, tuple) else parsed.id
+        if record_id in seen:
+            raise RecordError(name, line_no, f"duplicate id {record_id!r} in this file")
+        seen.add(record_id)
+        yield parsed, line_no
 
 
 class _Fields:
     """Typed access to one JSON record's fields, raising RecordError with file and line."""
 
-    def __init__(self, obj: dict, path: Path, line: int, allowed: set[str]) -> None:
-        self.obj, self.path, self.line = obj, path, line
+    def __init__(self, obj: dict, source: str, line: int, allowed: set[str]) -> None:
+        self.obj, self.source, self.line = obj, source, line
         unknown = sorted(set(obj) - allowed)
         if unknown:
             self.fail(f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
 
     def fail(self, reason: str) -> None:
-        raise RecordError(str(self.path), self.line, reason)
+        raise RecordError(self.source, self.line, reason)
 
     def string(self, key: str, required: bool = False, default: str | None = "") -> str | None:
         value = self.obj.get(key)
@@ -143,8 +173,8 @@ class _Fields:
         return value
 
 
-def _parse_member(obj: dict, path: Path, line: int) -> Member:
-    f = _Fields(obj, path, line, _MEMBER_FIELDS)
+def _parse_member(obj: dict, source: str, line: int) -> Member:
+    f = _Fields(obj, source, line, _MEMBER_FIELDS)
     return Member(
         id=f.string("id", required=True),
         name=f.string("name", required=True),
@@ -157,8 +187,8 @@ def _parse_member(obj: dict, path: Path, line: int) -> Member:
     )
 
 
-def _parse_document(obj: dict, path: Path, line: int) -> tuple[Document, tuple[str, ...]]:
-    f = _Fields(obj, path, line, _DOCUMENT_FIELDS)
+def _parse_document(obj: dict, source: str, line: int) -> tuple[Document, tuple[str, ...]]:
+    f = _Fields(obj, source, line, _DOCUMENT_FIELDS)
     document = Document(
         id=f.string("id", required=True),
         kind=f.string("kind", required=True),

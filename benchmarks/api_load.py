@@ -1,0 +1,170 @@
+"""HTTP API under load: throughput and latency, then again while an index rebuild runs.
+
+    .venv/bin/python benchmarks/api_load.py [--clients 16] [--seconds 30]
+
+Imports the sample community into a work dir, starts `copmatch serve` on loopback, and
+drives concurrent expert queries from a separate process (benchmarks/load_driver.py,
+asyncio + httpx). Phase 1: steady load. Phase 2: the embedding cache is dropped, a new
+document is imported, and a rebuild is started through the admin API while the same load
+runs; every failed request is counted and the new document must be found afterwards.
+The bare query encoder's throughput (batches of 16 short texts, same process, before
+the server starts) is the reference the issue asks the ratio against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import typer
+
+from copmatch import Community, Settings
+from copmatch.keys import create_key
+from copmatch.sample import documents_path, members_path, questions
+from results import HERE, record
+
+app = typer.Typer(add_completion=False)
+WORK = HERE / ".work" / "api_load"
+NEW_DOCUMENT = {
+    "id": "bench-new",
+    "kind": "practice",
+    "title": "Cathodic protection survey of steel mains",
+    "body": "Measure pipe-to-soil potentials at every test post with a copper sulphate reference "
+    "electrode; readings more positive than -850 mV mean the main is not protected.",
+    "authors": ["m001"],
+}
+NEW_QUERY = "pipe-to-soil potential survey for cathodic protection"
+
+
+def bare_encoder_rate(community: Community, texts: list[str], batch: int = 16, rounds: int = 5) -> float:
+    community.encode_queries(texts[:batch])  # load the model first
+    tick = time.perf_counter()
+    for _ in range(rounds):
+        for start in range(0, len(texts), batch):
+            community.encode_queries(texts[start : start + batch])
+    return rounds * len(texts) / (time.perf_counter() - tick)
+
+
+def start_server(port: int) -> subprocess.Popen:
+    cli = [sys.executable, "-c", "from copmatch.cli import main; main()"]
+    process = subprocess.Popen(
+        [*cli, "--data-dir", str(WORK), "serve", "--port", str(port)], env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def drive(
+    base: str,
+    key: str,
+    texts: list[str],
+    clients: int,
+    seconds: float,
+    stop_on_job: str | None = None,
+    admin_key: str | None = None,
+) -> dict:
+    args = [sys.executable, str(HERE / "load_driver.py"), base, key, str(clients), str(seconds)]
+    if stop_on_job:
+        args += [stop_on_job, admin_key or ""]
+    out = subprocess.run(args, input=json.dumps(texts), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@app.command()
+def main(
+    clients: int = typer.Option(16, help="Concurrent clients."),
+    seconds: float = typer.Option(30.0, help="Length of the steady phase."),
+) -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    community = Community(WORK, Settings())
+    community.import_jsonl(members_path(), documents_path())
+    community.build_index()
+    keys = {role: create_key(community.store, role)[1] for role in ("member", "admin")}
+    texts = [q["text"] for q in questions()]
+    texts += [t.split(".")[0] for t in texts]  # short variants too
+    bare_rate = bare_encoder_rate(community, texts)
+    community.close()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(port)
+    try:
+        drive(base, keys["member"], texts, clients, 3.0)  # warm-up, not recorded
+        steady = drive(base, keys["member"], texts, clients, seconds)
+
+        shutil.rmtree(WORK / "cache", ignore_errors=True)  # make the rebuild do real encoding work
+        admin = {"X-API-Key": keys["admin"]}
+        httpx.post(f"{base}/v1/admin/import", json={"documents": [NEW_DOCUMENT]}, headers=admin, timeout=30)
+        before_version = httpx.get(f"{base}/health/ready").json()["index_version"]
+        job = httpx.post(f"{base}/v1/admin/index/rebuild", headers=admin, timeout=30).json()
+        during = drive(base, keys["member"], texts, clients, 600.0, stop_on_job=job["id"], admin_key=keys["admin"])
+        final = httpx.get(f"{base}/v1/admin/jobs/{job['id']}", headers=admin).json()
+        found = httpx.post(
+            f"{base}/v1/experts",
+            json={"text": NEW_QUERY, "limit": 3},
+            headers={"X-API-Key": keys["member"]},
+            timeout=30,
+        ).json()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    new_visible = any(ev["document_id"] == NEW_DOCUMENT["id"] for e in found["experts"] for ev in e["evidence"])
+    rows = [{"phase": "steady", **_row(steady)}, {"phase": "during rebuild", **_row(during)}]
+    checks = [
+        {"figure": "steady requests/s", "value": steady["rps"], "target": ">= 60"},
+        {"figure": "steady p95 latency (ms)", "value": steady["p95_ms"], "target": "<= 200"},
+        {"figure": "steady requests/s / bare encoder texts/s", "value": steady["rps"] / bare_rate, "target": "-"},
+        {"figure": "failed requests during rebuild", "value": during["failed"], "target": "0"},
+        {"figure": "rebuild job status", "value": final["status"], "target": "succeeded"},
+        {
+            "figure": "new snapshot served without restart",
+            "value": f"{before_version} -> {found['index_version']}",
+            "target": "changed",
+        },
+        {"figure": "document imported before the rebuild found after it", "value": new_visible, "target": "True"},
+    ]
+    record(
+        "api_load",
+        sizes={
+            "corpus": "sample community",
+            "clients": clients,
+            "steady_seconds": seconds,
+            "distinct_queries": len(texts),
+        },
+        timings={
+            "steady": steady,
+            "during_rebuild": during,
+            "bare_encoder_texts_per_s": bare_rate,
+            "rebuild": final.get("result", {}).get("timings"),
+        },
+        quality={"failed_during_rebuild": during["failed"], "new_document_visible": new_visible},
+        tables={"Load (16 concurrent clients, loopback)": rows, "Checks": checks},
+        notes=f"Bare query encoder: {bare_rate:.0f} short texts/s in batches of 16, same machine, before the "
+        "server started. The load driver is a separate asyncio+httpx process on the same 2 cores.",
+    )
+    for row in rows + checks:
+        print(row)
+
+
+def _row(stats: dict) -> dict:
+    return {k: stats[k] for k in ("requests", "failed", "seconds", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")}
+
+
+if __name__ == "__main__":
+    app()

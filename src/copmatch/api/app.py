@@ -1,0 +1,104 @@
+"""The FastAPI application: one Community per process, thin routes over it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..community import Community
+from ..errors import CopmatchError
+from ..jobs import RebuildJobs
+from ..settings import Settings
+from . import admin, routes
+
+log = logging.getLogger("copmatch.api")
+
+DESCRIPTION = """Expert matching and knowledge brokering for communities of practice.
+
+Every `/v1` route needs an API key (`X-API-Key: <key>` or `Authorization: Bearer <key>`),
+created with `copmatch keys create --role member|broker|admin`. Members query; brokers also
+decide introductions; admins also import and rebuild. Every error has one shape:
+`{"ok": false, "error": "...", "hint": "...", "details": {...}}`.
+"""
+
+
+def create_app(data_dir: Path, settings: Settings | None = None, community: Community | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.community = community or Community(Path(data_dir), settings or Settings())
+        app.state.community.enable_query_batching()
+        app.state.jobs = RebuildJobs(app.state.community)
+        yield
+        app.state.jobs.wait(timeout_s=60)
+        if community is None:
+            app.state.community.close()
+
+    app = FastAPI(title="copmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.include_router(routes.router)
+    app.include_router(admin.router)
+    _add_health_routes(app)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_health_routes(app: FastAPI) -> None:
+    @app.get("/health/live", tags=["health"], summary="The process is up")
+    def live() -> dict[str, Any]:
+        return {"ok": True}
+
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        summary="An index is loaded and queries can be answered",
+        responses={503: {"description": "No index yet"}},
+    )
+    def ready(request: Request) -> JSONResponse:
+        community: Community = request.app.state.community
+        version = community.snapshots.current_version()
+        if version is None:
+            return _error(503, "No index has been built yet.", "Start one: POST /v1/admin/index/rebuild")
+        return JSONResponse({"ok": True, "index_version": version})
+
+
+def _error(status: int, message: str, hint: str = "", details: dict | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"ok": False, "error": message, "hint": hint, "details": details or {}}
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CopmatchError)
+    async def copmatch_error(request: Request, exc: CopmatchError) -> JSONResponse:
+        # The status comes from the error's class, never from its text.
+        return _error(exc.http_status, exc.message, exc.hint, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "request", "reason": "invalid"}
+        return _error(
+            422,
+            f"Invalid request: {first['field']}: {first['reason']}",
+            "Fix the named field; the limits are in the OpenAPI schema at /docs.",
+            {"errors": errors},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        hint = "See the API reference at /docs." if exc.status_code in (404, 405) else ""
+        return _error(exc.status_code, str(exc.detail), hint)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "Internal error.", "This is a bug in copmatch; the server log has the details.")

@@ -1,0 +1,50 @@
+"""FastAPI dependencies: the shared Community and API-key roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ..community import Community
+from ..jobs import RebuildJobs
+from ..keys import ApiKey, authenticate
+
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key from `copmatch keys create`."
+)
+_bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
+
+
+def get_community(request: Request) -> Community:
+    return request.app.state.community
+
+
+def get_jobs(request: Request) -> RebuildJobs:
+    return request.app.state.jobs
+
+
+CommunityDep = Annotated[Community, Depends(get_community)]
+JobsDep = Annotated[RebuildJobs, Depends(get_jobs)]
+
+
+def requires(role: str) -> Callable[..., ApiKey]:
+    """A dependency that authenticates the request's key and checks it has ``role``."""
+
+    def dependency(
+        community: CommunityDep,
+        header_key: Annotated[str | None, Depends(_api_key_header)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        key = authenticate(community.store, header_key or (bearer.credentials if bearer else None))
+        key.require(role)
+        return key
+
+    return dependency
+
+
+member = requires("member")
+broker = requires("broker")
+admin = requires("admin")

@@ -1,0 +1,105 @@
+"""Background index rebuilds: one at a time, queries keep being served meanwhile.
+
+The running build writes a new snapshot beside the one being served; ``Community``
+switches to it when it is complete. A failed build leaves the old snapshot serving and
+the job reports the error.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .community import Community
+from .errors import ConflictError, CopmatchError, NotFoundError
+from .progress import Recorder
+from .store import utc_now
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    status: str = "running"  # running | succeeded | failed
+    started_at: str = field(default_factory=utc_now)
+    finished_at: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    progress: Recorder = field(default_factory=Recorder)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "result": self.result,
+            "error": self.error,
+            "progress": {"step": self.progress.current, "tasks": self.progress.tasks},
+        }
+
+
+class RebuildJobs:
+    def __init__(self, community: Community, history: int = 20) -> None:
+        self.community = community
+        self.history = history
+        self._jobs: dict[str, Job] = {}
+        self._running: Job | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Job:
+        with self._lock:
+            if self._running is not None:
+                raise ConflictError(
+                    f"A rebuild is already running (job {self._running.id}).",
+                    hint=f"Follow it at /v1/admin/jobs/{self._running.id}; start another when it has finished.",
+                    details={"job_id": self._running.id},
+                )
+            job = Job(id=secrets.token_hex(6), kind="index-rebuild")
+            self._running = job
+            self._jobs[job.id] = job
+            for old in list(self._jobs)[: max(0, len(self._jobs) - self.history)]:
+                self._jobs.pop(old)
+        threading.Thread(target=self._run, args=(job,), name=f"rebuild-{job.id}", daemon=True).start()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFoundError(
+                f"No job with id {job_id!r}.", hint="Jobs are kept in memory for the server's lifetime."
+            )
+        return job
+
+    def running(self) -> Job | None:
+        return self._running
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Block until no rebuild runs (tests and shutdown)."""
+        thread = next((t for t in threading.enumerate() if t.name.startswith("rebuild-")), None)
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def _run(self, job: Job) -> None:
+        try:
+            report = self.community.build_index(progress=job.progress)
+            job.result = {
+                "version": report.version,
+                "documents": report.documents,
+                "passages": report.passages,
+                "members": report.members,
+                "encoded": report.encoded,
+                "timings": report.timings,
+            }
+            job.status = "succeeded"
+        except CopmatchError as exc:
+            job.status, job.error = "failed", f"{exc.message} {exc.hint}".strip()
+        except Exception as exc:  # a failed job must report, never kill the server
+            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            job.finished_at = utc_now()
+            with self._lock:
+                self._running = None
