@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import faiss
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -33,6 +34,8 @@ decide introductions; admins also import and rebuild. Every error has one shape:
 def create_app(data_dir: Path, settings: Settings | None = None, community: Community | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Many requests search at once; FAISS's own threads per search would only fight over the cores.
+        faiss.omp_set_num_threads(1)
         app.state.community = community or Community(Path(data_dir), settings or Settings())
         app.state.community.enable_query_batching()
         app.state.jobs = RebuildJobs(app.state.community)
