@@ -111,3 +111,30 @@ def test_keys_create_list_revoke(tiny):
     assert again.exit_code == 2 and "No active API key" in again.output
     bad = run(tiny.data_dir, "keys", "create", "--role", "root")
     assert bad.exit_code == 2 and "Unknown role 'root'" in bad.output
+
+
+def test_import_stackexchange_cli_json(tmp_path):
+    from .conftest import dump_dir
+
+    result = run(tmp_path, "import", "stackexchange", str(dump_dir("coffee")), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["documents"] == 552 and summary["contributions"] == 552 and summary["new_documents"] == 552
+
+
+def test_import_stackexchange_missing_dump(tmp_path):
+    result = run(tmp_path / "d", "import", "stackexchange", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "Posts.xml" in result.output
+
+
+def test_demo_imports_indexes_and_answers(sample_built, tmp_path):
+    """The README's main job, with the embedding cache of the session's sample build reused."""
+    import shutil
+
+    (tmp_path / "demo" / "cache").mkdir(parents=True)
+    shutil.copy(sample_built.cache_path, tmp_path / "demo" / "cache" / "embeddings.sqlite")
+    result = run(tmp_path / "demo", "demo", "--limit", "3")
+    assert result.exit_code == 0, result.output
+    assert "Imported 62 members and 322 documents" in result.stdout
+    assert "(0 encoded" in result.stdout
+    assert result.stdout.count("Who knows about:") == 3
