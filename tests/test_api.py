@@ -33,28 +33,76 @@ def headers(key: str | None) -> dict[str, str]:
     return {"X-API-Key": key} if key else {}
 
 
-# (method, path, body, least role that may call it)
+# (method, path, body, least role that may call it, status when allowed)
 ENDPOINTS = [
-    ("POST", "/v1/experts", {"text": "pump vibration"}, "member"),
-    ("POST", "/v1/experts/batch", {"queries": [{"id": "a", "text": "chlorine"}]}, "member"),
-    ("GET", "/v1/members/ana", None, "member"),
-    ("GET", "/v1/documents/a1", None, "member"),
-    ("GET", "/v1/admin/index", None, "admin"),
-    ("POST", "/v1/admin/import", {"members": [{"id": "new", "name": "New"}]}, "admin"),
+    ("POST", "/v1/experts", {"text": "pump vibration"}, "member", 200),
+    ("POST", "/v1/experts/batch", {"queries": [{"id": "a", "text": "chlorine"}]}, "member", 200),
+    ("GET", "/v1/members/ana", None, "member", 200),
+    ("GET", "/v1/documents/a1", None, "member", 200),
+    ("POST", "/v1/practices", {"text": "laser alignment"}, "member", 200),
+    ("GET", "/v1/silos", None, "member", 200),
+    ("GET", "/v1/health", None, "member", 200),
+    ("GET", "/v1/introductions", None, "broker", 200),
+    ("POST", "/v1/introductions/suggest", {"limit": 3}, "broker", 200),
+    ("GET", "/v1/introductions/999", None, "broker", 404),
+    ("POST", "/v1/introductions/999/decision", {"decision": "approved"}, "broker", 404),
+    ("POST", "/v1/introductions/999/outcome", {"outcome": "helpful"}, "broker", 404),
+    ("GET", "/v1/admin/index", None, "admin", 200),
+    ("GET", "/v1/admin/jobs/nojob", None, "admin", 404),
+    ("POST", "/v1/admin/import", {"members": [{"id": "new", "name": "New"}]}, "admin", 200),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "least"), ENDPOINTS)
-def test_role_matrix(api, method, path, body, least):
+@pytest.mark.parametrize(("method", "path", "body", "least", "allowed_status"), ENDPOINTS)
+def test_role_matrix(api, method, path, body, least, allowed_status):
     response = api.request(method, path, json=body)
     assert response.status_code == 401
     assert response.json()["ok"] is False and "API key" in response.json()["error"]
     for role in ROLES:
         response = api.request(method, path, json=body, headers=headers(api.keys[role]))
         allowed = ROLES.index(role) >= ROLES.index(least)
-        assert response.status_code == (200 if allowed else 403), (role, response.text)
+        assert response.status_code == (allowed_status if allowed else 403), (role, response.text)
         if not allowed:
             assert response.json()["hint"].startswith("Ask an admin")
+
+
+def test_every_route_is_in_the_role_matrix(api):
+    paths = api.app.openapi()["paths"]
+    routes = {(m.upper(), p) for p, ops in paths.items() for m in ops if p.startswith("/v1")}
+    covered = {(m, p.replace("999", "{introduction_id}").replace("nojob", "{job_id}")
+                .replace("/ana", "/{member_id}").replace("/a1", "/{document_id}")) for m, p, *_ in ENDPOINTS}
+    covered.add(("POST", "/v1/admin/index/rebuild"))  # its own test below
+    assert routes == covered
+
+
+def test_introduction_review_over_http(sample_built, tmp_path, embedder):
+    """A broker suggests, approves, marks introduced and records the outcome; invalid moves are 409."""
+    import shutil
+
+    from .conftest import open_community
+
+    shutil.copytree(sample_built.data_dir, tmp_path / "sample")
+    community = open_community(tmp_path / "sample", embedder)
+    broker_key = headers(create_key(community.store, "broker", member_id="m001")[1])
+    with TestClient(create_app(community.data_dir, community=community)) as api:
+        _review_one(api, broker_key)
+    community.close()
+
+
+def _review_one(api, broker_key):
+    suggested = api.post("/v1/introductions/suggest", json={"limit": 5}, headers=broker_key).json()
+    assert suggested["ok"] is True and suggested["introductions"]
+    intro = suggested["introductions"][0]
+    assert intro["silo_a"] != intro["silo_b"] and intro["reasons"]
+    path = f"/v1/introductions/{intro['id']}"
+    assert api.post(f"{path}/outcome", json={"outcome": "helpful"}, headers=broker_key).status_code == 409
+    for decision in ("approved", "introduced"):
+        moved = api.post(f"{path}/decision", json={"decision": decision, "note": "ok"}, headers=broker_key)
+        assert moved.status_code == 200 and moved.json()["introduction"]["status"] == decision
+    closed = api.post(f"{path}/outcome", json={"outcome": "helpful"}, headers=broker_key).json()["introduction"]
+    assert closed["status"] == "closed" and closed["outcome"] == "helpful" and closed["broker"] == "m001"
+    again = api.post(f"{path}/decision", json={"decision": "approved"}, headers=broker_key)
+    assert again.status_code == 409 and again.json()["hint"]
 
 
 def test_rebuild_role_matrix_and_conflict(api):
@@ -120,8 +168,7 @@ def test_bad_import_record_is_422_and_writes_nothing(api, tiny):
 
 def test_unknown_ids_are_404_with_the_error_shape(api):
     for path in ("/v1/members/nobody", "/v1/documents/nothing", "/v1/admin/jobs/nojob", "/v1/nowhere"):
-        role = "admin"
-        response = api.get(path, headers=headers(api.keys[role]))
+        response = api.get(path, headers=headers(api.keys["admin"]))
         assert response.status_code == 404, path
         assert set(response.json()) == {"ok", "error", "hint", "details"}
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from copmatch.errors import InvalidQueryError
+
+from .conftest import dump_dir, open_community
 
 
 def ids(experts):
@@ -98,3 +102,50 @@ def test_sample_community_known_experts(sample_built):
         top3 += q["expected"][0] in found
     assert top3 / len(qs) >= 0.75, (top1, top3, len(qs))
     assert top1 / len(qs) >= 0.5, (top1, top3, len(qs))
+
+
+def test_sample_cold_start_member_is_found_among_active_ones(sample_built):
+    """Planted fact 3: m020 has a bio on water hammer and no documents; active members do not bury her."""
+    from copmatch.sample import questions
+
+    question = next(q for q in questions() if q["id"] == "q9")
+    found = sample_built.find_experts(question["text"], limit=3)
+    assert "m020" in ids(found)
+    assert next(e for e in found if e.member_id == "m020").evidence == []
+
+
+def test_evidence_adds_up_to_the_content_score(tiny):
+    """The evidence shown is the documents that drove the score: its scores are the terms of the
+    content sum, largest first (all of them when the member has few matching documents)."""
+    for expert in tiny.find_experts("laser shaft alignment of pump and motor", limit=3):
+        shown = sum(ev.score for ev in expert.evidence)
+        assert shown <= expert.content + 1e-3
+        if len(expert.evidence) < 3:
+            assert shown == pytest.approx(expert.content, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_calibrated_scores_and_evidence_on_a_real_dump(tmp_path, embedder):
+    """On a slice of the real coffee dump: a member's score for a question she answered beats her
+    score for an unrelated one, and her evidence for it includes that answer."""
+    source = dump_dir("coffee") / "Posts.xml"
+    lines = source.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    rows = [line for line in lines if line.strip().startswith("<row")][:80]
+    (tmp_path / "dump").mkdir()
+    (tmp_path / "dump" / "Posts.xml").write_text("<posts>\n" + "".join(rows) + "</posts>\n", encoding="utf-8")
+    community = open_community(tmp_path / "data", embedder)
+    community.import_stackexchange(tmp_path / "dump")
+    community.build_index()
+
+    documents = {d["id"]: d for d in community.store.documents()}
+    answerers = Counter(m for m, _, role in community.store.contributions() if role == "answerer")
+    member = answerers.most_common(1)[0][0]
+    answer = next(d for m, d, role in community.store.contributions() if m == member and role == "answerer")
+    question = documents[documents[answer]["parent_id"]]
+    close = community.find_experts(f"{question['title']}\n{question['body']}", candidates=[member])[0]
+    far = community.find_experts(
+        "escalation path when a customer disputes three estimated water bills", candidates=[member]
+    )[0]
+    assert close.score > far.score
+    assert answer in {ev.document_id for ev in close.evidence}
+    community.close()

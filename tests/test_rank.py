@@ -36,10 +36,11 @@ def random_corpus(rng, n_docs=60, n_members=12, n_contrib=150) -> Corpus:
 def test_aggregate_members_matches_a_plain_loop(seed):
     rng = np.random.default_rng(seed)
     corpus = random_corpus(rng)
-    settings = Settings()
+    settings = Settings(top_documents=4, rank_decay=0.8)
     docs = np.unique(rng.integers(0, corpus.n_docs, size=30))
     hits = DocumentHits(docs, rng.random(len(docs)), docs)
-    fast = aggregate_members(hits, corpus, settings).scores
+    recency = rng.random(len(corpus.contrib_doc))
+    fast = aggregate_members(hits, corpus, settings, recency).scores
 
     weights = role_weights(settings)
     relevance = dict(zip(docs.tolist(), hits.relevance.tolist()))
@@ -47,15 +48,28 @@ def test_aggregate_members_matches_a_plain_loop(seed):
     for member in range(corpus.n_members):
         got = sorted(
             (
-                weights[c] * relevance[d]
-                for m, d, c in zip(corpus.contrib_member, corpus.contrib_doc, corpus.contrib_class)
+                weights[c] * relevance[d] ** settings.relevance_power * recency[i]
+                for i, (m, d, c) in enumerate(zip(corpus.contrib_member, corpus.contrib_doc, corpus.contrib_class))
                 if m == member and d in relevance
             ),
             reverse=True,
         )
         slow[member] = sum(w * settings.rank_decay**i for i, w in enumerate(got[: settings.top_documents]))
-    slow /= sum(settings.rank_decay**i for i in range(settings.top_documents))
     np.testing.assert_allclose(fast, slow, atol=1e-12)
+
+
+def test_evidence_weights_are_exactly_what_the_content_score_sums():
+    rng = np.random.default_rng(7)
+    corpus = random_corpus(rng)
+    docs = np.unique(rng.integers(0, corpus.n_docs, size=30))
+    hits = DocumentHits(docs, rng.random(len(docs)), docs)
+    evidence = aggregate_members(hits, corpus, Settings(), rng.random(len(corpus.contrib_doc)))
+    summed = np.bincount(evidence.member, weights=evidence.weight, minlength=corpus.n_members)
+    np.testing.assert_allclose(summed, evidence.scores, atol=1e-12)
+    # Best first within each member, so the first items shown are the ones that counted most.
+    for member in np.unique(evidence.member):
+        weight = evidence.weight[evidence.member == member]
+        assert (np.diff(weight) <= 0).all()
 
 
 def test_focus_beats_volume():

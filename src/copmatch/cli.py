@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -13,10 +14,12 @@ import typer
 from typer.core import TyperGroup
 
 from . import render
+from .cli_brokering import register as register_brokering
 from .community import Community
 from .errors import CopmatchError
 from .experts import ExpertQuery
 from .ingest.queries import read_queries
+from .models import describe_encoder
 from .settings import DATA_DIR_ENV, DEFAULT_DATA_DIR, Settings
 
 
@@ -49,6 +52,8 @@ BATCH_CHUNK = 64  # queries encoded per model call in --batch mode
 
 class State:
     data_dir: Path = DEFAULT_DATA_DIR
+    #: Set by read-only commands: main() may then skip interpreter teardown.
+    read_only: bool = False
 
 
 state = State()
@@ -104,10 +109,16 @@ def _show_summary(summary: Any, as_json: bool) -> None:
 
 
 @index_app.command("build")
-def index_build(as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
+def index_build(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    encoder: Annotated[
+        str, typer.Option(help="fp32, or int8 (faster, slightly less exact; needs: copmatch models export --int8).")
+    ] = "fp32",
+) -> None:
     """Build a new index snapshot from the store and switch to it atomically."""
+    community = Community.open(state.data_dir, Settings(encoder_variant=encoder))
     with render.progress_bars() as bars:
-        report = _community().build_index(progress=bars)
+        report = community.build_index(progress=bars)
     if as_json:
         _print_json({**asdict(report), "passages_per_s": report.passages_per_s})
         return
@@ -121,6 +132,7 @@ def index_build(as_json: Annotated[bool, typer.Option("--json", help="Print the 
                 "encoded (new or changed)": report.encoded,
                 "reused from cache": report.cached,
                 "time": f"{report.timings['total_s']:.2f} s ({report.passages_per_s:.0f} passages/s)",
+                "encoder": describe_encoder(community.embedder),
                 "path": report.path,
             },
         )
@@ -148,6 +160,7 @@ def index_status(
             "dimension": manifest["dimension"],
             **{f"indexed {k}": v for k, v in manifest["counts"].items()},
             "dense index": manifest["dense"]["passages"]["kind"],
+            "encoder": manifest.get("encoder", {}).get("variant", "fp32 (unrecorded)"),
             "path": status["path"],
         }
     if check:
@@ -165,6 +178,7 @@ def experts(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Who knows about TEXT? Ranked members with the evidence behind each."""
+    state.read_only = True
     community = _community()
     if batch is not None:
         queries = read_queries(batch, limit)
@@ -212,6 +226,47 @@ def show_settings(as_json: Annotated[bool, typer.Option("--json", help="Print JS
         _print_json([{"name": n, "default": d, "help": h} for n, d, h in rows])
         return
     render.console.print(render.key_value_table("Settings", {n: f"{d}  [dim]{h}[/dim]" for n, d, h in rows}))
+
+
+models_app = typer.Typer(help="ONNX exports of the embedding model: fast, torch-free queries.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("export")
+def models_export(
+    int8: Annotated[bool, typer.Option("--int8", help="Also write the int8 (per-channel) quantized model.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Folder to export into (default: DATA_DIR/models).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the export manifest as JSON.")] = False,
+) -> None:
+    """Export the bundled model as ONNX with its tokenizer and a manifest (needs torch once)."""
+    exported = _community().export_encoder(int8=int8, out_dir=out)
+    if as_json:
+        _print_json({"folder": str(exported.folder), **exported.manifest})
+        return
+    variants = exported.manifest["variants"]
+    rows = {v: f"{m['file']} (min cosine to torch {m['min_cosine_vs_torch']:.4f})" for v, m in variants.items()}
+    render.console.print(render.key_value_table(f"Exported to {exported.folder}", rows))
+
+
+@models_app.command("status")
+def models_status(
+    check: Annotated[bool, typer.Option(help="Verify every exported file's checksum.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the ONNX exports found and whether they match the installed model."""
+    status = _community().encoder_status(check=check)
+    if as_json:
+        _print_json(status)
+        return
+    rows = {"searched": ", ".join(status["search_dirs"])}
+    for export in status["exports"]:
+        state_ = "matches the installed model" if export["matches_installed_model"] else "STALE: re-export"
+        if check:
+            state_ += "; files ok" if not export["damaged_files"] else f"; DAMAGED: {export['damaged_files']}"
+        rows[export["folder"]] = f"{', '.join(export['variants'])} — {state_}"
+    if not status["exports"]:
+        rows["exports"] = "none (run: copmatch models export); queries fall back to torch"
+    render.console.print(render.key_value_table("Encoder exports", rows))
 
 
 keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
@@ -269,5 +324,21 @@ def serve(
     uvicorn.run(create_app(state.data_dir, Settings()), host=host, port=port, log_level="warning")
 
 
+# practices, health, intros …, silos … (knowledge brokering) live in their own module.
+register_brokering(app, _community)
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if not state.read_only:
+            raise
+        # Freeing the ONNX session, FAISS threads and every module costs ~0.3 s of a ~1 s
+        # query; a read-only command has nothing left to flush but its output.
+        if isinstance(exc.code, str):
+            sys.stderr.write(exc.code + "\n")
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

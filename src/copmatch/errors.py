@@ -96,3 +96,15 @@ class ConflictError(CopmatchError):
     """The request conflicts with work in progress (e.g. a rebuild already running)."""
 
     http_status = 409
+
+
+class InvalidTransitionError(CopmatchError):
+    """An introduction cannot move to that status from the one it is in."""
+
+    http_status = 409
+
+
+class ModelMissingError(CopmatchError):
+    """The encoder an index build or a query needs has not been exported (copmatch models export)."""
+
+    http_status = 409

@@ -17,8 +17,9 @@ from .rank import (
     blend,
     document_relevance,
     passage_relevance,
+    profile_relevance,
 )
-from .searcher import Searcher
+from .searcher import PassageCandidates, Searcher
 from .settings import Settings
 from .text import focused_snippet
 
@@ -71,6 +72,51 @@ def validate_query(query: ExpertQuery, settings: Settings) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """What one query retrieves: candidate passages and profile scores, before any weighting."""
+
+    passages: PassageCandidates
+    profile_cos: np.ndarray  # (n_members,)
+    profile_bm25: np.ndarray  # (n_members,)
+
+
+@dataclass(frozen=True)
+class MemberScores:
+    """Every member's score for one query, with the parts it was built from."""
+
+    final: np.ndarray  # (n_members,) the score returned to users
+    evidence: MemberEvidence  # content score and the contributions that made it
+    profile: np.ndarray  # (n_members,) profile (bio/skills) relevance
+    hits: DocumentHits
+
+
+def retrieve(
+    searcher: Searcher,
+    query_text: str,
+    query_vector: np.ndarray,
+    settings: Settings,
+    candidate_rows: np.ndarray | None = None,
+) -> Retrieved:
+    """Dense and BM25 passage hits, plus every passage of the candidates, and profile scores."""
+    extra = searcher.passages_of_members(candidate_rows) if candidate_rows is not None else None
+    return Retrieved(
+        searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra),
+        searcher.profile_cosines(query_vector),
+        searcher.profile_bm25_scores(query_text),
+    )
+
+
+def score_members(searcher: Searcher, retrieved: Retrieved, priors: MemberPriors, settings: Settings) -> MemberScores:
+    """Score every member from what a query retrieved (the ranking weights are all applied here)."""
+    corpus = searcher.corpus
+    found = retrieved.passages
+    hits = document_relevance(found.ids, passage_relevance(found.cos, found.bm25, settings), corpus.passage_doc)
+    evidence = aggregate_members(hits, corpus, settings, priors.recency)
+    profile = profile_relevance(retrieved.profile_cos, retrieved.profile_bm25, settings)
+    return MemberScores(blend(evidence.scores, profile, priors, settings), evidence, profile, hits)
+
+
 def rank_experts(
     searcher: Searcher,
     query: ExpertQuery,
@@ -82,15 +128,10 @@ def rank_experts(
     """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``."""
     corpus = searcher.corpus
     candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
-    extra = searcher.passages_of_members(candidate_rows) if candidate_rows is not None else None
-    hits_p = searcher.retrieve(query_vector, query.text, settings.dense_top_k, settings.sparse_top_k, extra)
-    relevance = passage_relevance(hits_p.cos, hits_p.bm25, settings)
-    hits = document_relevance(hits_p.ids, relevance, corpus.passage_doc)
-    evidence = aggregate_members(hits, corpus, settings)
-    profile = passage_relevance(
-        searcher.profile_cosines(query_vector), searcher.profile_bm25_scores(query.text), settings
+    scored = score_members(
+        searcher, retrieve(searcher, query.text, query_vector, settings, candidate_rows), priors, settings
     )
-    scores = blend(evidence.scores, profile, priors, settings)
+    scores = scored.final
 
     allowed = np.ones(corpus.n_members, dtype=bool)
     blocked = set(query.exclude) | set(opted_out)
@@ -102,7 +143,7 @@ def rank_experts(
     else:
         rows = np.flatnonzero(allowed)
         rows = rows[np.argsort(-scores[rows], kind="stable")][: query.limit]
-    return _experts(searcher, rows, scores, evidence, profile, priors, hits, query.text, settings)
+    return _experts(searcher, rows, scored, priors, query.text, settings)
 
 
 def _candidate_rows(searcher: Searcher, candidates: Collection[str] | None, query_id: str | None) -> np.ndarray | None:
@@ -123,16 +164,14 @@ def _candidate_rows(searcher: Searcher, candidates: Collection[str] | None, quer
 def _experts(
     searcher: Searcher,
     rows: np.ndarray,
-    scores: np.ndarray,
-    evidence: MemberEvidence,
-    profile: np.ndarray,
+    scored: MemberScores,
     priors: MemberPriors,
-    hits: DocumentHits,
     query_text: str,
     settings: Settings,
 ) -> list[Expert]:
     corpus = searcher.corpus
-    picked = _evidence_rows(evidence, rows, settings.evidence_per_member)
+    scores, evidence, profile, hits = scored.final, scored.evidence, scored.profile, scored.hits
+    picked = _evidence_rows(evidence, rows, settings.evidence_per_member, settings.evidence_min_score)
     texts = searcher.passage_texts(sorted({int(hits.best_passage[h]) for items in picked.values() for h, _ in items}))
     experts = []
     for row in rows.tolist():
@@ -167,9 +206,13 @@ def _experts(
     return experts
 
 
-def _evidence_rows(evidence: MemberEvidence, rows: np.ndarray, per_member: int) -> dict[int, list[tuple[int, float]]]:
-    """The counted contributions (already best-first per member) of the returned members."""
-    keep = np.isin(evidence.member, rows)
+def _evidence_rows(
+    evidence: MemberEvidence, rows: np.ndarray, per_member: int, min_score: float
+) -> dict[int, list[tuple[int, float]]]:
+    """The counted contributions (already best-first per member) of the returned members:
+    exactly the terms summed into their content score, the largest first."""
+    # A document that added next to nothing did not drive the score; showing it would mislead.
+    keep = np.isin(evidence.member, rows) & (evidence.weight >= min_score)
     out: dict[int, list[tuple[int, float]]] = {}
     for member, hit, weight in zip(
         evidence.member[keep].tolist(), evidence.doc_hit[keep].tolist(), evidence.weight[keep].tolist()

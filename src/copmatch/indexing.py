@@ -11,8 +11,8 @@ import numpy as np
 
 from .chunking import Chunker, Passage, load_tokenizer
 from .corpus import build_corpus
-from .embed import Embedder, EmbeddingCache, encode_cached, text_hash
-from .index.dense import DenseIndex, choose_spec
+from .embed import EmbeddingCache, Encoder, encode_cached, text_hash
+from .index.dense import DenseIndex, DenseIndexSpec, choose_spec
 from .index.snapshot import SnapshotDir, new_version
 from .index.sparse import SparseIndex
 from .progress import NullProgress, Progress
@@ -57,7 +57,7 @@ def build_index(
     store: Store,
     index_dir: Path,
     cache_path: Path,
-    embedder: Embedder,
+    embedder: Encoder,
     settings: Settings,
     progress: Progress | None = None,
 ) -> BuildReport:
@@ -70,7 +70,7 @@ def build_index(
         return _build(store, snapshots, cache_path, embedder, settings, progress or NullProgress())
 
 
-def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Embedder, settings: Settings,
+def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Encoder, settings: Settings,
            progress: Progress) -> BuildReport:
     version = new_version()
     store.start_build(version, settings.model_id)
@@ -84,7 +84,7 @@ def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Emb
         passages = _chunk(documents, embedder, settings)
         timings["chunk_s"] = time.perf_counter() - tick
 
-        cache = EmbeddingCache(cache_path, settings.model_id)
+        cache = EmbeddingCache(cache_path, embedder.cache_key)
         try:
             tick = time.perf_counter()
             texts = [p.text for p in passages]
@@ -107,10 +107,10 @@ def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Emb
             cache.close()
 
         tick = time.perf_counter()
-        dense_spec = choose_spec(len(passages), settings.exact_index_max)
+        dense_spec = _dense_spec(len(passages), settings)
         DenseIndex.build(passage_vectors, dense_spec).save(building / PASSAGES_FAISS)
         np.save(building / PASSAGE_VECTORS, passage_vectors)
-        profile_spec = choose_spec(len(members), settings.exact_index_max)
+        profile_spec = _dense_spec(len(members), settings)
         DenseIndex.build(profile_vectors, profile_spec).save(building / PROFILES_FAISS)
         np.save(building / PROFILE_VECTORS, profile_vectors)
         SparseIndex.build(texts).save(building / BM25_DIR)
@@ -134,6 +134,8 @@ def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Emb
         }
         manifest = {
             "model_id": settings.model_id,
+            # Queries must be encoded by this very encoder (Searcher.open checks it).
+            "encoder": embedder.identity.to_dict(),
             "dimension": int(passage_vectors.shape[1]) if len(passages) else embedder.dimension,
             "counts": counts,
             "timings": timings,
@@ -156,7 +158,11 @@ def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Emb
     )
 
 
-def _chunk(documents: list[dict], embedder: Embedder, settings: Settings) -> list[Passage]:
+def _dense_spec(n_vectors: int, settings: Settings) -> DenseIndexSpec:
+    return choose_spec(n_vectors, settings.exact_index_max, settings.ivf_lists_per_sqrt, settings.ivf_nprobe)
+
+
+def _chunk(documents: list[dict], embedder: Encoder, settings: Settings) -> list[Passage]:
     chunker = Chunker(
         load_tokenizer(embedder.model_path),
         max_tokens=embedder.max_tokens,

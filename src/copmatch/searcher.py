@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import Corpus, concat_ranges
+from .embed import EncoderIdentity
 from .errors import IndexMismatchError
 from .index.dense import DenseIndex, DenseIndexSpec
 from .index.snapshot import SNAPSHOT_FORMAT, read_manifest
 from .index.sparse import SparseIndex
+from .index.vectors import open_vectors
 from .indexing import (
     BM25_DIR,
     CATALOG,
@@ -63,7 +65,9 @@ class Searcher:
         self._catalog = sqlite3.connect(f"file:{path / CATALOG}?mode=ro", uri=True, check_same_thread=False)
 
     @classmethod
-    def open(cls, path: Path, model_id: str, dimension: int | None = None) -> Searcher:
+    def open(
+        cls, path: Path, model_id: str, dimension: int | None = None, encoder: EncoderIdentity | None = None
+    ) -> Searcher:
         manifest = read_manifest(path)
         if manifest.get("format") != SNAPSHOT_FORMAT:
             raise IndexMismatchError(
@@ -78,14 +82,16 @@ class Searcher:
                 + (f" ({dimension}-d)." if dimension else "."),
                 hint="Rebuild with: copmatch index build",
             )
+        if encoder is not None:
+            _check_encoder(path, manifest, encoder)
         spec = DenseIndexSpec(**manifest["dense"]["passages"])
         return cls(
             path,
             manifest,
             dense=DenseIndex.load(path / PASSAGES_FAISS, spec),
             sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
-            # Memory-mapped: only rows touched by a query are paged in.
-            passage_vectors=np.load(path / PASSAGE_VECTORS, mmap_mode="r"),
+            # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
+            passage_vectors=open_vectors(path / PASSAGE_VECTORS),
             profile_vectors=np.load(path / PROFILE_VECTORS),
             profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
             corpus=Corpus.load(path / CORPUS),
@@ -141,6 +147,23 @@ class Searcher:
         marks = ",".join("?" * len(ids))
         rows = self._catalog.execute(f"SELECT row, text FROM passages WHERE row IN ({marks})", ids)
         return dict(rows.fetchall())
+
+
+def snapshot_encoder(manifest: dict) -> EncoderIdentity | None:
+    """The encoder a snapshot was built with (None for snapshots older than this record)."""
+    return EncoderIdentity.from_dict(manifest["encoder"]) if manifest.get("encoder") else None
+
+
+def _check_encoder(path: Path, manifest: dict, encoder: EncoderIdentity) -> None:
+    built = snapshot_encoder(manifest)
+    # Older snapshots were always encoded by sentence-transformers in fp32.
+    same = built == encoder if built is not None else encoder.variant == "fp32"
+    if not same:
+        raise IndexMismatchError(
+            f"The index at {path} was built with {built.describe() if built else 'fp32 (unrecorded)'}, "
+            f"but queries would be encoded with {encoder.describe()}.",
+            hint="Rebuild with: copmatch index build (or export the encoder it was built with: copmatch models export)",
+        )
 
 
 def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:

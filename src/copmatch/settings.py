@@ -28,9 +28,16 @@ class Settings:
     passage_tokens: int = _setting(240, "Word pieces per passage (the model reads 256 incl. special tokens and title).")
     passage_overlap_tokens: int = _setting(32, "Word pieces shared by consecutive passages of one document.")
     title_tokens: int = _setting(24, "Word pieces of the document title kept as a prefix of every passage.")
+    encoder_variant: str = _setting(
+        "fp32", "Encoder of builds and queries: fp32, or int8 (~2x faster, slightly less exact; export it first)."
+    )
 
     # --- index -----------------------------------------------------------------
-    exact_index_max: int = _setting(200_000, "Collections up to this size use exact inner product; larger ones HNSW.")
+    exact_index_max: int = _setting(
+        100_000, "Collections up to this size use exact inner product; larger ones IVF+SQ8 (benchmarks/scale.py)."
+    )
+    ivf_lists_per_sqrt: float = _setting(2.0, "IVF inverted lists per square root of the collection size.")
+    ivf_nprobe: int = _setting(32, "IVF lists scanned per query (recall@10 >= 0.95 at 1M in benchmarks/scale.py).")
     snapshots_kept: int = _setting(3, "Old index snapshots kept on disk after a successful build.")
 
     # --- retrieval --------------------------------------------------------------
@@ -43,8 +50,11 @@ class Settings:
     lexical_saturation: float = _setting(8.0, "BM25 score at which the lexical term reaches half its weight.")
 
     # --- aggregation to members --------------------------------------------------
-    top_documents: int = _setting(3, "A member's best documents that count; more adds no score (focus beats volume).")
-    rank_decay: float = _setting(0.5, "Weight of a member's n-th best document relative to the (n-1)-th.")
+    relevance_power: float = _setting(
+        4.0, "Power applied to document relevance before summing per member (few strong matches beat many weak)."
+    )
+    top_documents: int = _setting(20, "A member's best documents that count; more adds no score.")
+    rank_decay: float = _setting(1.0, "Weight of a member's n-th best document relative to the (n-1)-th.")
     role_weight_accepted: float = _setting(1.0, "Evidence weight of an accepted answer.")
     role_weight_answer: float = _setting(0.75, "Evidence weight of an answer.")
     role_weight_author: float = _setting(0.85, "Evidence weight of an authored practice document or publication.")
@@ -53,27 +63,79 @@ class Settings:
 
     # --- profile and priors -------------------------------------------------------
     profile_weight: float = _setting(0.35, "Weight of the bio/skills similarity next to content evidence.")
+    profile_floor: float = _setting(0.3, "Cosine below which a bio is unrelated (bios sit closer to every query).")
+    profile_lexical_weight: float = _setting(
+        0.0, "Weight of BM25 over bios in the profile match (long questions share common words with many bios)."
+    )
     cold_start_profile_weight: float = _setting(
-        0.65, "Extra profile weight for a member with no documents, fading out as they write."
+        1.0, "Extra profile weight for a member with no documents, fading out as they write."
     )
     cold_start_documents: int = _setting(
         5, "Answers or authored documents after which the extra profile weight is gone."
     )
+    match_floor: float = _setting(0.1, "Topical match every member has, so the prior still orders non-matching ones.")
+    match_saturation: float = _setting(1.0, "Topical match (content + profile) at which its factor reaches 0.5.")
     prior_weight: float = _setting(
-        0.3, "How much the query-independent prior (activity, acceptance, recency) scales the match."
+        0.5, "Exponent of the activity prior in the score (0: ignore activity; 1: as strong as the match)."
     )
+    recency_half_life_answers: float = _setting(
+        75.0, "Answers posted in the community since a contribution after which it counts half (expertise goes stale)."
+    )
+    activity_question_weight: float = _setting(0.0, "Weight of an asked question in activity, next to an answer's 1.")
+    activity_saturation: float = _setting(10.0, "Recent answers at which the prior reaches 0.5 ** prior_weight.")
+    newcomer_activity: float = _setting(1.0, "Activity every member starts with, so a newcomer is not scored as idle.")
     prior_acceptance_share: float = _setting(
-        0.3, "Share of the prior given to the acceptance rate (the rest: recent activity)."
+        0.0, "Share of the prior scaled by the member's smoothed acceptance rate (0: off; measured no gain)."
     )
-    recency_half_life_days: float = _setting(365.0, "Age at which a contribution's activity counts half.")
 
     # --- evidence ---------------------------------------------------------------------
     evidence_per_member: int = _setting(3, "Documents returned as evidence for each expert.")
+    evidence_min_score: float = _setting(
+        0.001, "Smallest contribution to the content score for a document to be shown as evidence."
+    )
     snippet_chars: int = _setting(220, "Length of an evidence snippet.")
 
     # --- limits ---------------------------------------------------------------------
     max_query_chars: int = _setting(4000, "Longest query text accepted.")
     max_limit: int = _setting(200, "Largest number of experts returned for one query.")
+
+    # --- knowledge brokering: silos, introductions, related practice, health -----------
+    silo_resolution: float = _setting(1.0, "Louvain resolution when inferring silos (higher: more, smaller silos).")
+    silo_seed: int = _setting(0, "Random seed of silo inference, so the same data always gives the same silos.")
+    intro_interest_weight: float = _setting(
+        0.6, "Weight of an asked question in a member's topic vector (asking shows what they work on)."
+    )
+    intro_profile_weight: float = _setting(0.3, "Weight of bio/skills in a member's topic vector next to content.")
+    intro_neighbours: int = _setting(30, "Nearest members (by topic vector) considered as partners for each member.")
+    intro_min_similarity: float = _setting(0.35, "Topic cosine below which two members are not worth introducing.")
+    intro_peer_weight: float = _setting(
+        1.0, "Weight of 'work on the same topics' next to 'one asks what the other knows' in an introduction."
+    )
+    intro_similarity_power: float = _setting(
+        1.0, "Exponent on the topic cosines in an introduction's score (higher: closeness counts more than activity)."
+    )
+    intro_activity_half_life_days: float = _setting(
+        180.0, "Age at which a contribution counts half in a member's activity (active people follow up)."
+    )
+    intro_per_member: int = _setting(5, "Open introductions (suggested, snoozed, approved) per member at most.")
+    intro_evidence_documents: int = _setting(2, "Documents of each member shown as evidence for an introduction.")
+    practices_candidates: int = _setting(60, "Documents considered before diversification in related practice.")
+    practices_mmr_lambda: float = _setting(
+        0.7, "Relevance vs. novelty in related practice (1: pure relevance, 0: pure diversity)."
+    )
+    health_topic_neighbours: int = _setting(10, "Neighbours per question when clustering questions into topics.")
+    health_topic_similarity: float = _setting(
+        0.45, "Cosine linking two questions into one topic (the highest keeping 80%+ of dev-dump questions in one)."
+    )
+    health_min_topic_questions: int = _setting(3, "Questions a topic needs before its answerers are checked.")
+    health_isolated_share: float = _setting(
+        0.05, "Share of a silo's ties to other silos at or below which it is isolated."
+    )
+    health_min_isolated_members: int = _setting(5, "Members a silo needs before it can be reported as isolated.")
+    health_bridges: int = _setting(5, "Members listed as the strongest bridges between silos.")
+    health_betweenness_sample: int = _setting(
+        500, "Members sampled for betweenness on large graphs (exact up to this many members)."
+    )
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)

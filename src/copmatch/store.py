@@ -94,6 +94,36 @@ MIGRATIONS: list[str] = [
         revoked_at TEXT
     );
     """,
+    # 3: introductions between members, reviewed by brokers, with their history.
+    """
+    CREATE TABLE introductions (
+        id INTEGER PRIMARY KEY,
+        member_a TEXT NOT NULL REFERENCES members(id),
+        member_b TEXT NOT NULL REFERENCES members(id),
+        score REAL NOT NULL,
+        reasons TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        broker TEXT,
+        note TEXT,
+        outcome TEXT,
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        updated_at TEXT NOT NULL,
+        CHECK (member_a < member_b),
+        UNIQUE (member_a, member_b)
+    );
+    CREATE INDEX introductions_status ON introductions(status);
+    CREATE TABLE introduction_events (
+        id INTEGER PRIMARY KEY,
+        introduction_id INTEGER NOT NULL REFERENCES introductions(id),
+        from_status TEXT,
+        to_status TEXT NOT NULL,
+        broker TEXT,
+        note TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX introduction_events_introduction ON introduction_events(introduction_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -300,6 +330,67 @@ class Store:
             cursor = self.db.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [utc_now(), key_id])
             return cursor.rowcount > 0
+
+    # --- brokering: document facts and introductions ------------------------------------------
+    def document_facts(self) -> list[dict[str, Any]]:
+        """Every document without its body (the graph and topic code need only these)."""
+        rows = self.db.execute_returning_dicts(
+            "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents ORDER BY id")
+        return [_decode(row) for row in rows]
+
+    def add_introductions(self, rows: list[dict[str, Any]], broker: str | None = None) -> list[int]:
+        """Insert suggested introductions (member_a < member_b); returns their ids."""
+        now, ids = utc_now(), []
+        with self._write_lock, self.db.atomic():
+            for row in rows:
+                cursor = self.db.execute(
+                    "INSERT INTO introductions (member_a, member_b, score, reasons, status, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, 'suggested', ?, ?)",
+                    [row["member_a"], row["member_b"], row["score"], json.dumps(row["reasons"]), now, now])
+                ids.append(cursor.lastrowid)
+                self.db.execute("INSERT INTO introduction_events (introduction_id, to_status, broker, at)"
+                                " VALUES (?, 'suggested', ?, ?)", [cursor.lastrowid, broker, now])
+        return ids
+
+    def introductions(self, status: str | None = None, ids: list[int] | None = None) -> list[dict[str, Any]]:
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            params += ids
+        rows = self.db["introductions"].rows_where(" AND ".join(where) or None, params, order_by="id")
+        return [{**row, "reasons": json.loads(row["reasons"])} for row in rows]
+
+    def get_introduction(self, introduction_id: int) -> dict[str, Any]:
+        found = self.introductions(ids=[introduction_id])
+        if not found:
+            raise NotFoundError(f"No introduction with id {introduction_id}.",
+                                hint="List them with: copmatch intros list")
+        return found[0]
+
+    def change_introduction(self, introduction_id: int, from_status: str, changes: dict[str, Any],
+                            broker: str | None, note: str | None) -> bool:
+        """Apply ``changes`` only if the introduction is still in ``from_status`` (so two
+        brokers deciding at once cannot both win), and log the event. False if it moved."""
+        now = utc_now()
+        values = {**changes, "broker": broker, "updated_at": now, **({"note": note} if note else {})}
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        with self._write_lock, self.db.atomic():
+            cursor = self.db.execute(f"UPDATE introductions SET {assignments} WHERE id = ? AND status = ?",
+                                     [*values.values(), introduction_id, from_status])
+            if cursor.rowcount == 0:
+                return False
+            self.db.execute(
+                "INSERT INTO introduction_events (introduction_id, from_status, to_status, broker, note, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [introduction_id, from_status, changes.get("status", from_status), broker, note, now])
+        return True
+
+    def introduction_events(self, introduction_id: int) -> list[dict[str, Any]]:
+        return list(self.db["introduction_events"].rows_where(
+            "introduction_id = ?", [introduction_id], order_by="id"))
 
 
 _JSON_COLUMNS = ("skills", "roles", "tags", "counts", "timings")

@@ -18,7 +18,7 @@ from ..community import Community
 from ..errors import CopmatchError
 from ..jobs import RebuildJobs
 from ..settings import Settings
-from . import admin, routes
+from . import admin, brokering, routes
 
 log = logging.getLogger("copmatch.api")
 
@@ -46,6 +46,8 @@ def create_app(data_dir: Path, settings: Settings | None = None, community: Comm
 
     app = FastAPI(title="copmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.include_router(routes.router)
+    app.include_router(brokering.members_router)
+    app.include_router(brokering.brokers_router)
     app.include_router(admin.router)
     _add_health_routes(app)
     _add_error_handlers(app)

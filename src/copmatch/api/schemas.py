@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..experts import Expert
 from ..settings import Settings
 
 _DEFAULTS = Settings()
@@ -63,35 +64,15 @@ class BatchExpertsRequest(Strict):
     )
 
 
-class EvidenceOut(BaseModel):
-    document_id: str
-    title: str
-    kind: str
-    role: str
-    score: float
-    snippet: str
-
-
-class ExpertOut(BaseModel):
-    member_id: str
-    name: str
-    silo: str | None
-    score: float = Field(description="Absolute affinity, comparable across queries.")
-    content: float
-    profile: float
-    prior: float
-    evidence: list[EvidenceOut]
-
-
 class ExpertsResponse(BaseModel):
     ok: bool = True
     index_version: str
-    experts: list[ExpertOut]
+    experts: list[Expert]
 
 
 class BatchResult(BaseModel):
     id: str
-    experts: list[ExpertOut]
+    experts: list[Expert]
 
 
 class BatchExpertsResponse(BaseModel):

@@ -1,29 +1,70 @@
-"""Lexical BM25 search with bm25s: catches rare terms and acronyms dense vectors blur."""
+"""Lexical BM25 search: catches rare terms and acronyms dense vectors blur.
+
+bm25s builds the index (it computes every term's BM25 contribution per passage and saves
+them as a CSC matrix). Queries read those arrays with numpy alone: importing bm25s pulls
+in scipy and tqdm (~0.3 s), which a one-question CLI run should not pay. The query-side
+tokenisation repeats bm25s.tokenize exactly (lowercase, ``\\b\\w\\w+\\b``, the saved
+stopwords, the same Snowball stemmer); ``tests/test_fast_path.py`` checks the scores agree.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import bm25s
 import numpy as np
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
 EMPTY_TOKEN = "\u2400empty"  # tokenize() splits on word characters, so never yields this
+STOPWORDS_FILE = "stopwords.json"
+TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default
+# BM25 variants whose scores are fully in the saved matrix (others add a non-occurrence term).
+_PRECOMPUTED_METHODS = {"lucene", "robertson", "atire"}
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    import bm25s
+
     return bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+class _Scores:
+    """A saved bm25s index read with numpy: vocabulary + per-term (passage, score) columns."""
+
+    def __init__(self, path: Path) -> None:
+        self.vocab: dict[str, int] = json.loads((path / "vocab.index.json").read_text())
+        self.stopwords = frozenset(json.loads((path / STOPWORDS_FILE).read_text()))
+        self.data = np.load(path / "data.csc.index.npy")  # (nnz,) score of a term in a passage
+        self.indices = np.load(path / "indices.csc.index.npy")  # (nnz,) the passage
+        self.indptr = np.load(path / "indptr.csc.index.npy")  # (n_terms + 1,)
+        self.num_docs = int(json.loads((path / "params.index.json").read_text())["num_docs"])
+
+    def token_ids(self, query: str) -> list[int]:
+        words = [w for w in TOKEN_PATTERN.findall(query.lower()) if w not in self.stopwords]
+        return [self.vocab[s] for s in _STEMMER.stemWords(words) if s in self.vocab]
+
+    def scores(self, query: str) -> np.ndarray:
+        ids = self.token_ids(query)
+        if not ids:
+            return np.zeros(self.num_docs, dtype=np.float32)
+        # A repeated query term counts each time, as in bm25s.
+        rows = np.concatenate([np.arange(self.indptr[t], self.indptr[t + 1]) for t in ids])
+        return np.bincount(self.indices[rows], weights=self.data[rows], minlength=self.num_docs).astype(np.float32)
+
+
 class SparseIndex:
-    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
-        self.retriever = retriever
+    def __init__(self, retriever, size: int, reader: _Scores | None = None) -> None:
+        self.retriever = retriever  # a bm25s.BM25 after build (None when loaded for queries)
         self.size = size
+        self._reader = reader
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> SparseIndex:
+        import bm25s
+
         retriever = bm25s.BM25()
         # bm25s needs a non-empty vocabulary and keeps ids only for non-empty rows, so empty
         # texts (members with no bio) get a token no query can produce.
@@ -33,25 +74,33 @@ class SparseIndex:
 
     @classmethod
     def load(cls, path: Path, size: int) -> SparseIndex:
+        params = json.loads((Path(path) / "params.index.json").read_text())
+        if (Path(path) / STOPWORDS_FILE).is_file() and params.get("method") in _PRECOMPUTED_METHODS:
+            return cls(None, size, _Scores(Path(path)))
+        import bm25s  # a snapshot from before the numpy reader
+
         return cls(bm25s.BM25.load(str(path), show_progress=False, verbosity=0), size)
 
     def save(self, path: Path) -> None:
+        from bm25s.stopwords import STOPWORDS_EN
+
         self.retriever.save(str(path), show_progress=False)
+        (Path(path) / STOPWORDS_FILE).write_text(json.dumps(sorted(STOPWORDS_EN)))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every item for the query, (size,) float32."""
+        if self.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        if self._reader is not None:
+            return self._reader.scores(query)[: self.size]
         tokens = tokenize([query])[0]
-        if self.size == 0 or not tokens:
+        if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return self.retriever.get_scores(tokens).astype(np.float32)[: self.size]
 
     def search(self, query: str, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the best passages for one query, best first; zero scores dropped."""
-        tokens = tokenize([query])
-        if self.size == 0 or not tokens[0]:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        k = max(1, min(top_k, self.size))
-        ids, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=1)
-        ids, scores = ids[0].astype(np.int64), scores[0].astype(np.float32)
-        keep = scores > 0
-        return scores[keep], ids[keep]
+        scores = self.scores(query)  # (size,)
+        positive = np.flatnonzero(scores > 0)
+        best = positive[np.argsort(-scores[positive], kind="stable")][: max(1, top_k)]
+        return scores[best], best.astype(np.int64)

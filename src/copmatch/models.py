@@ -1,0 +1,173 @@
+"""Exported encoders: the bundled model as ONNX (fp32, optionally int8), found by identity.
+
+``copmatch models export`` writes ``<dir>/all-MiniLM-L6-v2-onnx/`` with ``model.onnx``
+(fp32), optionally ``model.int8.onnx`` (dynamic per-channel int8), ``tokenizer.json`` and
+``manifest.json`` (source model and its weights checksum, export tool versions, file
+checksums, and how closely the export reproduced the torch model). Exports are looked up
+in the data dir's ``models/`` first, then in the project's top-level ``models/``.
+
+An index snapshot records the ``EncoderIdentity`` it was built with; queries are encoded
+by an export with the same identity, falling back to sentence-transformers (torch) only
+when the snapshot is fp32 and no matching export exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .embed import Embedder, Encoder, EncoderIdentity, bundled_model_path, file_sha256, weights_sha256
+from .errors import CopmatchError, IndexMismatchError, ModelMissingError
+from .onnx_encoder import OnnxEncoder
+
+log = logging.getLogger("copmatch")
+
+MANIFEST = "manifest.json"
+MODELS_DIR = "models"
+#: Bumped when the export's files change shape; older exports must be re-exported.
+EXPORT_FORMAT = 1
+VARIANTS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def variants(self) -> list[str]:
+        return sorted(self.manifest.get("variants", {}))
+
+    def encoder(self, variant: str, batch_size: int = 16) -> OnnxEncoder:
+        return OnnxEncoder(self.folder, self.manifest, variant, batch_size)
+
+    def damaged_files(self) -> list[str]:
+        """Files whose checksum differs from the manifest (empty when the export is intact)."""
+        expected = {name: meta["sha256"] for name, meta in self.manifest.get("files", {}).items()}
+        return sorted(n for n, digest in expected.items() if _sha_or_none(self.folder / n) != digest)
+
+
+def export_folder_name(model_id: str) -> str:
+    return model_id.rsplit("/", 1)[-1] + "-onnx"
+
+
+def project_models_dir() -> Path | None:
+    """The source checkout's top-level ``models/`` (None for an installed package)."""
+    root = Path(__file__).resolve().parents[2]
+    return root / MODELS_DIR if (root / "pyproject.toml").is_file() else None
+
+
+def search_dirs(data_dir: Path) -> list[Path]:
+    dirs = [Path(data_dir) / MODELS_DIR]
+    project = project_models_dir()
+    return dirs + [project] if project is not None else dirs
+
+
+def exports(data_dir: Path, model_id: str) -> Iterator[ExportedModel]:
+    """Readable exports of ``model_id``, data dir first. Reads JSON only: no model is loaded."""
+    for parent in search_dirs(data_dir):
+        folder = parent / export_folder_name(model_id)
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if manifest.get("format") == EXPORT_FORMAT and manifest.get("model_id") == model_id:
+            yield ExportedModel(folder, manifest)
+
+
+def matching_encoder(data_dir: Path, identity: EncoderIdentity, batch_size: int = 16) -> OnnxEncoder | None:
+    """An exported encoder whose vectors are the ones ``identity`` names, if any."""
+    for export in exports(data_dir, identity.model_id):
+        if identity.variant in export.variants:
+            encoder = export.encoder(identity.variant, batch_size)
+            if encoder.identity == identity:
+                return encoder
+    return None
+
+
+def installed_export(data_dir: Path, model_id: str, variant: str) -> ExportedModel | None:
+    """An export of the installed model's weights that has ``variant`` (hashes the weights once)."""
+    source = weights_sha256(bundled_model_path())
+    for export in exports(data_dir, model_id):
+        if export.manifest["source"]["weights_sha256"] == source and variant in export.variants:
+            return export
+    return None
+
+
+def build_encoder(data_dir: Path, model_id: str, variant: str, batch_size: int) -> Encoder:
+    """The encoder an index build uses: an export of the installed model, else (fp32) torch."""
+    if variant not in VARIANTS:
+        raise CopmatchError(f"Unknown encoder variant {variant!r}.", hint=f"Use one of: {', '.join(VARIANTS)}.")
+    export = installed_export(data_dir, model_id, variant)
+    if export is not None:
+        return export.encoder(variant, batch_size)
+    if variant == "fp32":
+        return Embedder(model_id=model_id, batch_size=batch_size)
+    raise ModelMissingError(
+        f"No int8 export of {model_id} for the installed model in {search_dirs(data_dir)[0]}.",
+        hint="Export it with: copmatch models export --int8",
+    )
+
+
+def query_encoder(data_dir: Path, identity: EncoderIdentity, batch_size: int = 16) -> Encoder:
+    """The encoder for queries against a snapshot built with ``identity``."""
+    encoder = matching_encoder(data_dir, identity, batch_size)
+    if encoder is not None:
+        return encoder
+    if identity.variant == "fp32":
+        fallback = Embedder(model_id=identity.model_id, batch_size=batch_size)
+        if fallback.identity == identity:
+            log.warning(
+                "No ONNX export of %s in %s: queries load torch (several seconds per process). "
+                "Run: copmatch models export",
+                identity.model_id,
+                search_dirs(data_dir)[0],
+            )
+            return fallback
+        raise IndexMismatchError(
+            f"The index was built with {identity.describe()}, but the installed model is "
+            f"{fallback.identity.describe()}.",
+            hint="Rebuild with: copmatch index build",
+        )
+    raise IndexMismatchError(
+        f"The index was built with {identity.describe()}, and no export in {search_dirs(data_dir)} matches it.",
+        hint="Rebuild with: copmatch index build (after copmatch models export --int8 if you want int8).",
+    )
+
+
+def describe_encoder(encoder: Encoder) -> str:
+    if isinstance(encoder, OnnxEncoder):
+        return f"ONNX {encoder.variant} ({encoder.onnx_path.parent})"
+    return "sentence-transformers fp32 (torch; for torch-free queries run: copmatch models export)"
+
+
+def status(data_dir: Path, model_id: str, check: bool = False) -> dict[str, Any]:
+    """Exports found, their variants and whether they match the installed model."""
+    source = weights_sha256(bundled_model_path())
+    found = []
+    for export in exports(data_dir, model_id):
+        entry = {
+            "folder": str(export.folder),
+            "variants": {
+                v: {"file": meta["file"], "bytes": export.manifest["files"][meta["file"]]["bytes"]}
+                for v, meta in export.manifest["variants"].items()
+            },
+            "matches_installed_model": export.manifest["source"]["weights_sha256"] == source,
+            "exported_at": export.manifest.get("exported_at"),
+            "tools": export.manifest.get("tools", {}),
+        }
+        if check:
+            entry["damaged_files"] = export.damaged_files()
+        found.append(entry)
+    return {"model_id": model_id, "search_dirs": [str(d) for d in search_dirs(data_dir)], "exports": found}
+
+
+def _sha_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,123 @@
+"""Query (and build) encoding with onnxruntime + tokenizers: the same vectors, no torch.
+
+Importing torch and sentence-transformers costs seconds and hundreds of MB before the
+first query is encoded; onnxruntime loads in a fraction of that. The ONNX graph written by
+``copmatch models export`` already ends in mean pooling over the attention mask and L2
+normalisation, so its output rows are the model's sentence embeddings.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .embed import EncoderIdentity, Progress
+from .errors import CopmatchError
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxEncoder:
+    """An exported model folder (see ``models.py``) as an encoder with ``Embedder``'s interface."""
+
+    def __init__(self, folder: Path, manifest: dict[str, Any], variant: str = "fp32", batch_size: int = 16) -> None:
+        if variant not in manifest.get("variants", {}):
+            raise CopmatchError(
+                f"{folder} has no {variant} export.",
+                hint="Export it with: copmatch models export" + (" --int8" if variant == "int8" else ""),
+            )
+        self.model_path = Path(folder)  # holds tokenizer.json, so chunking works from it too
+        self.manifest = manifest
+        self.variant = variant
+        self.model_id: str = manifest["model_id"]
+        self.batch_size = batch_size
+        self.onnx_path = self.model_path / manifest["variants"][variant]["file"]
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> EncoderIdentity:
+        weights = self.manifest["source"]["weights_sha256"]
+        if self.variant != "fp32":
+            weights = self.manifest["variants"][self.variant]["sha256"]
+        return EncoderIdentity(self.model_id, self.variant, weights)
+
+    @property
+    def cache_key(self) -> str:
+        """fp32 shares the cache with sentence-transformers (same vectors); int8 keeps its own."""
+        if self.variant == "fp32":
+            return self.model_id
+        return f"{self.model_id}#{self.variant}-{self.identity.weights_sha256[:12]}"
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["dimension"])
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.manifest["max_seq_length"])
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime
+                from tokenizers import Tokenizer
+
+                tokenizer = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
+                # The same window sentence-transformers reads; longer text is cut, as it cuts it.
+                tokenizer.enable_truncation(self.max_tokens)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+                options = onnxruntime.SessionOptions()
+                options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+                options.log_severity_level = 3
+                # Idle threads must not spin after a run: on 2 cores they starve FAISS and the
+                # ranking that follow each query (measured: 2x the end-to-end latency).
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                self._session = onnxruntime.InferenceSession(
+                    str(self.onnx_path), options, providers=["CPUExecutionProvider"]
+                )
+                self._tokenizer = tokenizer
+            return self._session, self._tokenizer
+
+    def start_loading(self) -> None:
+        """Load the session on a background thread (``encode`` waits for it).
+
+        Session set-up (~0.3 s) mostly runs outside the GIL, so a cold query overlaps it
+        with opening the index instead of paying both in turn.
+        """
+        if self._session is None:
+            threading.Thread(target=self._load, name="copmatch-onnx-load", daemon=True).start()
+
+    def warm_up(self) -> None:
+        """Load the session now (e.g. at server start) rather than on the first query."""
+        self.encode(["warm up"])
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int | None = None, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Encode texts into an (n, dim) float32 matrix of unit vectors."""
+        batch_size = batch_size or self.batch_size
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)  # (n, dim)
+        if len(texts) == 0:
+            return out
+        session, tokenizer = self._load()
+        # Sorted by length so each batch pads to similar lengths.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = self._run(session, tokenizer, [texts[i] for i in rows])
+            if progress:
+                progress(len(rows))
+        return out
+
+    def _run(self, session: Any, tokenizer: Any, texts: list[str]) -> np.ndarray:
+        encodings = tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)  # (batch, seq)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)  # (batch, seq)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return session.run(None, feeds)[0]  # (batch, dim), already pooled and normalised
