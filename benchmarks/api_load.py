@@ -91,6 +91,7 @@ def main(
     shutil.rmtree(WORK, ignore_errors=True)
     community = Community(WORK, Settings())
     community.import_jsonl(members_path(), documents_path())
+    community.ensure_encoder_exported()  # the server answers with the torch-free ONNX encoder, as after `demo`
     community.build_index()
     keys = {role: create_key(community.store, role)[1] for role in ("member", "admin")}
     texts = [q["text"] for q in questions()]
