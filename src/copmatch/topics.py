@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, OTHER, Corpus
+from .corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, Corpus
+from .rank import role_weights
 from .searcher import Searcher
 from .settings import Settings
 
@@ -44,12 +45,8 @@ def topic_role_weights(settings: Settings) -> np.ndarray:
     Unlike expert finding, asking counts for a lot: two people asking about the same
     problem are exactly who should meet.
     """
-    weights = np.zeros(OTHER + 1, dtype=np.float32)
-    weights[ACCEPTED] = settings.role_weight_accepted
-    weights[ANSWER] = settings.role_weight_answer
-    weights[AUTHOR] = settings.role_weight_author
+    weights = role_weights(settings).astype(np.float32)
     weights[ASKER] = settings.intro_interest_weight
-    weights[OTHER] = settings.role_weight_other
     return weights
 
 
