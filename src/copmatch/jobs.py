@@ -48,6 +48,7 @@ class RebuildJobs:
         self.history = history
         self._jobs: dict[str, Job] = {}
         self._running: Job | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self) -> Job:
@@ -63,7 +64,8 @@ class RebuildJobs:
             self._jobs[job.id] = job
             for old in list(self._jobs)[: max(0, len(self._jobs) - self.history)]:
                 self._jobs.pop(old)
-        threading.Thread(target=self._run, args=(job,), name=f"rebuild-{job.id}", daemon=True).start()
+            self._thread = threading.Thread(target=self._run, args=(job,), name=f"rebuild-{job.id}", daemon=True)
+            self._thread.start()
         return job
 
     def get(self, job_id: str) -> Job:
@@ -79,9 +81,8 @@ class RebuildJobs:
 
     def wait(self, timeout_s: float | None = None) -> None:
         """Block until no rebuild runs (tests and shutdown)."""
-        thread = next((t for t in threading.enumerate() if t.name.startswith("rebuild-")), None)
-        if thread is not None:
-            thread.join(timeout_s)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
     def _run(self, job: Job) -> None:
         try:
