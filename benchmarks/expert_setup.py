@@ -62,7 +62,7 @@ def prepare(
     report = community.build_index()
     timings["build_s"] = time.perf_counter() - tick
     timings["passages_encoded"] = report.encoded
-    searcher, _ = community._current_searcher()
+    searcher, _ = community.current_searcher()
 
     corpus = searcher.corpus
     with_post = {str(m) for m in corpus.member_ids[np.unique(corpus.contrib_member)]}

@@ -111,7 +111,7 @@ def run_split(dump: str, share: float, settings: Settings, embedder: Embedder, k
     truth = {p for p in future_pairs(dump, split.cutoff, set(members)) if pool.eligible(*p)}
 
     tick = time.perf_counter()
-    searcher, _ = community._current_searcher()
+    searcher, _ = community.current_searcher()
     pairs, topics = candidate_pairs(community.store, searcher, settings)
     ids = searcher.corpus.member_ids
     order = np.argsort(-pairs.score, kind="stable")[:k_max]

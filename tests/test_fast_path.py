@@ -76,6 +76,22 @@ def test_community_above_the_threshold_serves_from_ivf(tmp_path, embedder, tiny_
     flat.close()
 
 
+def test_exact_scan_retrieves_what_faiss_flat_finds(embedder, tiny_built):
+    """Small snapshots skip FAISS for a numpy scan; it must find the same neighbours and
+    give every candidate its exact cosine."""
+    community = open_community(tiny_built, embedder)
+    searcher, _ = community._current_searcher()
+    assert searcher.dense.spec.kind == "flat"
+    k = 5
+    for text in ("pipe corrosion", "pump vibration", "chlorine residual"):
+        vector = community.encode_queries([text])[0]
+        found = searcher.retrieve(vector, text, dense_top_k=k, sparse_top_k=0)
+        scores, ids = searcher.dense.search(vector[None, :], k)
+        assert set(found.ids.tolist()) == set(ids[0].tolist())
+        np.testing.assert_allclose(np.sort(found.cos)[::-1], scores[0], atol=1e-5)
+    community.close()
+
+
 QUERIES = [
     "pump vibration after a bearing change",
     "the the and of",  # only stopwords

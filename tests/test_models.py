@@ -20,6 +20,7 @@ from copmatch import models as models_module
 from copmatch.cli import app
 from copmatch.errors import IndexMismatchError, ModelMissingError
 from copmatch.models import exports, matching_encoder
+from copmatch.onnx_encoder import length_groups
 
 DATA = Path(__file__).parent / "data"
 MODEL_ID = Settings().model_id
@@ -87,6 +88,18 @@ def test_onnx_fp32_matches_sentence_transformers(exported, embedder):
     assert np.sum(single * reference, axis=1).min() >= 0.9999
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     assert onnx.identity == embedder.identity  # interchangeable: one index serves both
+
+
+def test_length_groups_keep_short_texts_out_of_long_calls():
+    lengths = [5, 6, 6, 7, 60, 62, 64]
+    groups = length_groups(lengths, max_size=16)
+    assert groups[0][0] == 0 and groups[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))  # consecutive, nothing lost
+    assert (0, 4) in groups  # the short ones are padded to 7 tokens, not to 64
+    assert all(hi - lo <= 3 for lo, hi in length_groups([10] * 9, max_size=3))
+    assert length_groups([], max_size=4) == []
+    # Tiny calls cost a fixed minimum, so a few short texts share one call.
+    assert length_groups([3, 4, 5], max_size=16) == [(0, 3)]
 
 
 def test_int8_is_close_but_a_different_encoder(exported, embedder):
@@ -202,6 +215,23 @@ def test_cli_query_never_imports_torch(exported, tmp_path, fp32_cache):
     assert "onnxruntime" in imported
     heavy = {m for m in imported if m.split(".")[0] in {"torch", "sentence_transformers", "transformers", "bm25s"}}
     assert not heavy, sorted(heavy)[:10]
+
+
+def test_process_exiting_while_the_encoder_loads_exits_cleanly(exported, tmp_path, fp32_cache):
+    """onnxruntime aborts a process torn down mid session-build (exit code 134): commands
+    that encode nothing must not start the build, and one started must be waited for."""
+    data_dir = with_models(exported, tmp_path)
+    built_community(data_dir, cache=fp32_cache).close()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    early_exit = (
+        "import sys; from copmatch import Community; c = Community(sys.argv[1]); "
+        "c._current_searcher(prefetch_encoder=True); print('ok')"
+    )
+    health = "import sys; from copmatch.cli import main; sys.argv = ['copmatch'] + sys.argv[1:]; main()"
+    for args in ([early_exit, str(data_dir)], [health, "--data-dir", str(data_dir), "health", "--json"]):
+        result = subprocess.run([sys.executable, "-c", *args], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip()
 
 
 def test_cli_models_status(exported, tmp_path):

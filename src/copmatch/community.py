@@ -18,7 +18,7 @@ import numpy as np
 
 from .embed import Encoder, EncoderIdentity, bundled_model_path, weights_sha256
 from .errors import InvalidQueryError
-from .experts import Expert, ExpertQuery, rank_experts, validate_query
+from .experts import Expert, ExpertAnswers, ExpertQuery, rank_experts, validate_query
 from .index.snapshot import SnapshotDir, read_manifest, verify
 from .indexing import BuildReport, build_index
 from .ingest.jsonl import read_import_objects, read_jsonl_import
@@ -144,12 +144,18 @@ class Community:
 
     def find_experts_batch(self, queries: Sequence[ExpertQuery]) -> list[list[Expert]]:
         """Rank experts for many queries; their texts are encoded in one batched call."""
+        return self.answer_experts(queries).results
+
+    def answer_experts(self, queries: Sequence[ExpertQuery]) -> ExpertAnswers:
+        """``find_experts_batch`` plus the version of the snapshot that answered: read from the
+        searcher used, so a rebuild switching snapshots mid-request cannot mislabel it."""
         for query in queries:
             validate_query(query, self.settings)
-        searcher, priors = self._current_searcher()
+        searcher, priors = self._current_searcher(prefetch_encoder=True)
         vectors = self.encode_queries([q.text for q in queries])  # (n_queries, dim)
         opted_out = self.store.opted_out()
-        return [rank_experts(searcher, q, v, priors, opted_out, self.settings) for q, v in zip(queries, vectors)]
+        results = [rank_experts(searcher, q, v, priors, opted_out, self.settings) for q, v in zip(queries, vectors)]
+        return ExpertAnswers(searcher.version, results)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors; through the micro-batcher when serving concurrent requests."""
@@ -161,7 +167,7 @@ class Community:
         # The encoder is switched together with the snapshot, by _current_searcher, which every
         # query path calls first; only a bare encode_queries() may have to open the snapshot.
         if self._query_encoder is None:
-            self._current_searcher()
+            self._current_searcher(prefetch_encoder=True)
         return self._query_encoder.encode(texts)
 
     def enable_query_batching(self, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
@@ -184,7 +190,7 @@ class Community:
         if (text is None) == (like is None):
             raise InvalidQueryError("Give either a text or a document to match, not both.",
                                     hint='e.g. copmatch practices "chlorine decay" or --like DOC_ID')
-        searcher, _ = self._current_searcher()
+        searcher, _ = self._current_searcher(prefetch_encoder=like is None)
         facts = self.store.document_facts()
         exclude: set[int] = set()
         if like is not None:
@@ -251,14 +257,21 @@ class Community:
         searcher, _ = self._current_searcher()
         return community_health(self.store, searcher, self.settings)
 
-    def _current_searcher(self) -> tuple[Searcher, MemberPriors]:
-        """The searcher for the CURRENT snapshot, reopened when a build has switched it."""
+    def current_searcher(self) -> tuple[Searcher, MemberPriors]:
+        """The loaded snapshot being served and its member priors (for tools and benchmarks)."""
+        return self._current_searcher()
+
+    def _current_searcher(self, prefetch_encoder: bool = False) -> tuple[Searcher, MemberPriors]:
+        """The searcher for the CURRENT snapshot, reopened when a build has switched it.
+
+        ``prefetch_encoder``: a query is about to be encoded, so load the query encoder
+        alongside opening the index (commands that encode nothing should not pay for it)."""
         path = self.snapshots.current_path()
         with self._lock:
             if self._searcher is None or self._searcher.path != path:
                 # The old searcher is dropped, not closed: a query on another thread may still hold it.
                 encoder = self._encoder_for(read_manifest(path))
-                if hasattr(encoder, "start_loading"):
+                if prefetch_encoder and hasattr(encoder, "start_loading"):
                     encoder.start_loading()  # alongside opening the index, not after it
                 searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
                 self._priors = member_priors(searcher.corpus, self.settings)

@@ -58,6 +58,14 @@ class ExpertQuery:
     id: str | None = None
 
 
+@dataclass(frozen=True)
+class ExpertAnswers:
+    """Rankings for a batch of queries and the snapshot that produced every one of them."""
+
+    index_version: str
+    results: list[list[Expert]]
+
+
 def validate_query(query: ExpertQuery, settings: Settings) -> None:
     if not query.text or not query.text.strip():
         raise InvalidQueryError("The query text is empty.", hint="Describe the topic or paste the question.")

@@ -58,6 +58,8 @@ class Searcher:
         self.profile_sparse = profile_sparse
         self.corpus = corpus
         self.member_rows = corpus.member_rows()
+        # Small snapshots (exact index, vectors in memory) are searched by a numpy scan.
+        self._exact_scan = dense.spec.kind == "flat" and isinstance(passage_vectors, np.ndarray)
         # Passages are written in document order, so each document's passages are one run.
         self.doc_passage_ptr = np.searchsorted(corpus.passage_doc, np.arange(corpus.n_docs + 1))
         self._member_order = np.argsort(corpus.contrib_member, kind="stable")
@@ -116,14 +118,22 @@ class Searcher:
         if self.corpus.n_passages == 0:
             empty = np.zeros(0)
             return PassageCandidates(empty.astype(np.int64), empty, empty)
-        _, dense_ids = self.dense.search(query_vector[None, :], dense_top_k)
         bm25_all = self.bm25_scores(query_text)  # (n_passages,)
-        sparse_ids = _top_positive(bm25_all, sparse_top_k)
-        parts = [dense_ids[0][dense_ids[0] >= 0], sparse_ids]
-        if extra is not None:
-            parts.append(extra)
-        ids = np.unique(np.concatenate(parts).astype(np.int64))
-        cos = np.asarray(self.passage_vectors[ids]) @ query_vector  # (n_candidates,)
+        parts = [_top_positive(bm25_all, sparse_top_k)] + ([extra] if extra is not None else [])
+        if self._exact_scan:
+            # Exact search reads every vector anyway; reading them here keeps every cosine, so
+            # the candidates need no second pass (and numpy's scan beats FAISS's single-query
+            # heap for a few hundred neighbours).
+            cos_all = self.passage_vectors @ query_vector  # (n_passages,)
+            flags = np.zeros(len(cos_all), dtype=bool)  # cheaper than sorting ids at this size
+            for part in (_top_k(cos_all, dense_top_k), *parts):
+                flags[part] = True
+            ids = np.flatnonzero(flags)
+            cos = cos_all[ids]
+        else:
+            found = self.dense.search(query_vector[None, :], dense_top_k)[1][0]
+            ids = np.unique(np.concatenate([found[found >= 0], *parts]).astype(np.int64))
+            cos = np.asarray(self.passage_vectors[ids]) @ query_vector  # approximate hits re-scored exactly
         return PassageCandidates(ids, cos, bm25_all[ids])
 
     def bm25_scores(self, query_text: str) -> np.ndarray:
@@ -171,3 +181,9 @@ def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
     if len(positive) <= k:
         return positive
     return positive[np.argpartition(-scores[positive], k - 1)[:k]]
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    if len(scores) <= k:
+        return np.arange(len(scores))
+    return np.argpartition(-scores, k - 1)[:k]

@@ -154,6 +154,7 @@ class Store:
         conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         self._write_lock = threading.RLock()
+        self._opted_out: tuple[tuple[int, int], frozenset[str]] | None = None
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
@@ -263,8 +264,16 @@ class Store:
             )
         return _decode(row)
 
-    def opted_out(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT id FROM members WHERE opt_out = 1")}
+    def opted_out(self) -> frozenset[str]:
+        """Members who opted out. Every query asks, so the set is kept until the database
+        changes: ``data_version`` moves on another connection's commit, ``total_changes`` on ours."""
+        stamp = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.conn.total_changes)
+        cached = self._opted_out
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        members = frozenset(r[0] for r in self.db.execute("SELECT id FROM members WHERE opt_out = 1"))
+        self._opted_out = (stamp, members)
+        return members
 
     def set_silos(self, silos: dict[str, str], source: str) -> None:
         with self._write_lock, self.db.atomic():

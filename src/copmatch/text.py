@@ -139,11 +139,19 @@ def focused_snippet(text: str, query: str, max_chars: int = 200) -> str:
     sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
     if len(sentences) <= 1:
         return snippet(text, max_chars)
-    query_words = {w.lower() for w in _WORD.findall(query)}
-    overlap = [len(query_words & {w.lower() for w in _WORD.findall(s)}) for s in sentences]
+    query_words = set(_WORD.findall(query.lower()))
+    overlap = [len(query_words.intersection(_WORD.findall(s.lower()))) for s in sentences]
     best = max(range(len(sentences)), key=lambda i: (overlap[i], -i))
     start = best if overlap[best] else 0
     # A window cut mid-sentence leaves a fragment first; prefer the next full sentence.
-    if start == 0 and text[:1].islower() and len(sentences) > 1:
+    if start == 0 and text[:1].islower():
         start = 1
-    return snippet(" ".join(sentences[start:]), max_chars)
+    # Only as many sentences as can show (evidence is built on every query).
+    shown, size = [], 0
+    for sentence in sentences[start:]:
+        flat = _WHITESPACE.sub(" ", sentence).strip()
+        shown.append(flat)
+        size += len(flat) + 1
+        if size > max_chars + 1:  # joined, longer than max_chars: the snippet is cut anyway
+            break
+    return snippet(" ".join(shown), max_chars)

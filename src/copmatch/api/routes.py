@@ -17,20 +17,20 @@ router = APIRouter(prefix="/v1", tags=["members"], dependencies=[Depends(member)
 def experts(body: ExpertsRequest, community: CommunityDep) -> dict[str, Any]:
     """Members ranked for the text, each with the evidence behind their score."""
     query = ExpertQuery(body.text, body.limit, tuple(body.exclude), body.candidates)
-    version = community.index_version()
-    found = community.find_experts_batch([query])[0]
-    return {"index_version": version, "experts": [e.to_dict() for e in found]}
+    answers = community.answer_experts([query])
+    return {"index_version": answers.index_version, "experts": [e.to_dict() for e in answers.results[0]]}
 
 
 @router.post("/experts/batch", response_model=BatchExpertsResponse, summary="Experts for many queries")
 def experts_batch(body: BatchExpertsRequest, community: CommunityDep) -> dict[str, Any]:
     """One ranking per query, in order; the texts are encoded together."""
     queries = [ExpertQuery(q.text, body.limit, tuple(q.exclude), q.candidates, q.id) for q in body.queries]
-    version = community.index_version()
-    results = community.find_experts_batch(queries)
+    answers = community.answer_experts(queries)
     return {
-        "index_version": version,
-        "results": [{"id": q.id, "experts": [e.to_dict() for e in found]} for q, found in zip(queries, results)],
+        "index_version": answers.index_version,
+        "results": [
+            {"id": q.id, "experts": [e.to_dict() for e in found]} for q, found in zip(queries, answers.results)
+        ],
     }
 
 

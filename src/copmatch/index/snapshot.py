@@ -44,6 +44,7 @@ class SnapshotDir:
         self.root = Path(root)
         self.snapshots = self.root / "snapshots"
         self.current_file = self.root / "CURRENT"
+        self._current: tuple[tuple[int, int, int] | None, Path] | None = None
 
     def current_version(self) -> str | None:
         try:
@@ -53,6 +54,21 @@ class SnapshotDir:
         return version or None
 
     def current_path(self) -> Path:
+        """The CURRENT snapshot's folder. Every query asks: a stat tells whether CURRENT was
+        replaced (a switch renames a new file over it), and only then is it read again."""
+        try:
+            stat = self.current_file.stat()
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        cached = self._current
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
+        path = self._read_current_path()
+        self._current = (stamp, path)
+        return path
+
+    def _read_current_path(self) -> Path:
         version = self.current_version()
         if version is None or not (self.snapshots / version / MANIFEST).is_file():
             raise IndexMissingError(
