@@ -51,10 +51,11 @@ def bare_encoder_rate(community: Community, texts: list[str], batch: int = 16, r
     return rounds * len(texts) / (time.perf_counter() - tick)
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, serve_options: list[str] | None = None) -> subprocess.Popen:
     cli = [sys.executable, "-c", "from copmatch.cli import main; main()"]
     process = subprocess.Popen(
-        [*cli, "--data-dir", str(WORK), "serve", "--port", str(port)], env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        [*cli, "--data-dir", str(WORK), "serve", "--port", str(port), *(serve_options or [])],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -87,6 +88,8 @@ def drive(
 def main(
     clients: int = typer.Option(16, help="Concurrent clients."),
     seconds: float = typer.Option(30.0, help="Length of the steady phase."),
+    encoder_workers: int | None = typer.Option(None, help="Passed to copmatch serve (default: its setting)."),
+    encoder_threads: int | None = typer.Option(None, help="Passed to copmatch serve (default: its setting)."),
 ) -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     community = Community(WORK, Settings())
@@ -103,7 +106,10 @@ def main(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    server = start_server(port)
+    defaults = Settings()
+    workers = defaults.serve_encoder_workers if encoder_workers is None else encoder_workers
+    threads = defaults.serve_encoder_threads if encoder_threads is None else encoder_threads
+    server = start_server(port, ["--encoder-workers", str(workers), "--encoder-threads", str(threads)])
     try:
         drive(base, keys["member"], texts, clients, 3.0)  # warm-up, not recorded
         steady = drive(base, keys["member"], texts, clients, seconds)
@@ -147,6 +153,8 @@ def main(
             "clients": clients,
             "steady_seconds": seconds,
             "distinct_queries": len(texts),
+            "encoder_workers": workers,
+            "encoder_threads_per_call": threads,
         },
         timings={
             "steady": steady,
@@ -157,7 +165,8 @@ def main(
         quality={"failed_during_rebuild": during["failed"], "new_document_visible": new_visible},
         tables={"Load (16 concurrent clients, loopback)": rows, "Checks": checks},
         notes=f"Bare query encoder: {bare_rate:.0f} short texts/s in batches of 16, same machine, before the "
-        "server started. The load driver is a separate asyncio+httpx process on the same 2 cores.",
+        "server started. The load driver is a separate asyncio+httpx process on the same 2 cores. "
+        f"Server: {workers} encoder call(s) at once, {threads or 'one per core'} onnxruntime thread(s) each.",
     )
     for row in rows + checks:
         print(row)

@@ -18,9 +18,10 @@ def fake_encode(calls: list[int]):
     return encode
 
 
-def test_concurrent_callers_share_calls_and_get_their_own_rows():
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_callers_share_calls_and_get_their_own_rows(workers):
     calls: list[int] = []
-    batcher = MicroBatcher(fake_encode(calls), max_batch=64, max_wait_s=0.05)
+    batcher = MicroBatcher(fake_encode(calls), max_batch=64, max_wait_s=0.05, workers=workers)
     texts = [[f"query {i}", f"other {i} text"] for i in range(24)]
     results: dict[int, np.ndarray] = {}
 
@@ -54,3 +55,10 @@ def test_real_model_through_the_batcher_matches_direct(embedder):
     texts = ["pump vibration", "chlorine residual at dead ends"]
     np.testing.assert_allclose(batcher.encode(texts), embedder.encode(texts), atol=1e-5)
     batcher.close()
+
+
+def test_close_stops_every_worker():
+    batcher = MicroBatcher(fake_encode([]), workers=3)
+    assert batcher.encode(["x"]).shape == (1, 2)
+    batcher.close()
+    assert not any(thread.is_alive() for thread in batcher._threads)

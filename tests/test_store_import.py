@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from copmatch.errors import RecordError, SourceNotFoundError
-from copmatch.store import SCHEMA_VERSION, Store
+from copmatch.store import Store
+from copmatch.store_schema import SCHEMA_VERSION
 
 from .conftest import DATA, dump_dir
 

@@ -18,13 +18,18 @@ EncodeFn = Callable[[Sequence[str]], np.ndarray]
 
 
 class MicroBatcher:
-    def __init__(self, encode: EncodeFn, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
+    """``workers`` threads each take what is waiting and encode it in one call, so with two
+    workers one batch is gathered (and encoded) while the other is being encoded."""
+
+    def __init__(self, encode: EncodeFn, max_batch: int = 32, max_wait_s: float = 0.002, workers: int = 1) -> None:
         self._encode = encode
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: queue.Queue[tuple[list[str], Future] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="copmatch-encoder", daemon=True)
-        self._thread.start()
+        names = [f"copmatch-encoder-{i}" for i in range(max(1, workers))]
+        self._threads = [threading.Thread(target=self._run, name=name, daemon=True) for name in names]
+        for thread in self._threads:
+            thread.start()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encode texts, sharing a model call with whatever else is waiting. Thread-safe."""
@@ -33,13 +38,15 @@ class MicroBatcher:
         return future.result()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
+        self._queue.put(None)  # each worker passes the stop mark on before leaving
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
+                self._queue.put(None)
                 return
             pending = [first]
             size = len(first[0])

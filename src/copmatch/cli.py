@@ -314,14 +314,22 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from k
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; loopback unless you mean to expose it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    encoder_workers: Annotated[
+        int | None, typer.Option(min=1, max=8, help="Query-encoder calls at once (setting serve_encoder_workers).")
+    ] = None,
+    encoder_threads: Annotated[
+        int | None, typer.Option(min=0, max=64, help="Threads per encoder call, 0 = per core (serve_encoder_threads).")
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from .api import create_app
 
+    overrides = {"serve_encoder_workers": encoder_workers, "serve_encoder_threads": encoder_threads}
+    settings = Settings().with_overrides(**{k: v for k, v in overrides.items() if v is not None})
     render.err_console.print(f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})")
-    uvicorn.run(create_app(state.data_dir, Settings()), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(state.data_dir, settings), host=host, port=port, log_level="warning")
 
 
 # practices, health, intros …, silos … (knowledge brokering) live in their own module.

@@ -54,6 +54,7 @@ class Community:
         self._priors: MemberPriors | None = None
         self._lock = threading.Lock()
         self._batcher = None
+        self._query_encoder_threads = 0  # onnxruntime threads per query-encoder call (0: one per core)
 
     @classmethod
     def open(cls, data_dir: Path | str, settings: Settings | None = None) -> Community:
@@ -170,12 +171,22 @@ class Community:
             self._current_searcher(prefetch_encoder=True)
         return self._query_encoder.encode(texts)
 
-    def enable_query_batching(self, max_batch: int = 32, max_wait_s: float = 0.002) -> None:
-        """Share model calls between concurrent queries (the HTTP server turns this on)."""
+    def enable_query_batching(self) -> None:
+        """Share model calls between concurrent queries (the HTTP server turns this on), as the
+        ``serve_*`` settings say: how many calls run at once and on how many threads each."""
         from .batching import MicroBatcher
 
         if self._batcher is None:
-            self._batcher = MicroBatcher(self._encode_now, max_batch=max_batch, max_wait_s=max_wait_s)
+            settings = self.settings
+            with self._lock:
+                self._query_encoder_threads = settings.serve_encoder_threads
+                self._searcher = None  # reopened, with an encoder made for serving, by the next query
+            self._batcher = MicroBatcher(
+                self._encode_now,
+                max_batch=settings.serve_max_batch,
+                max_wait_s=settings.serve_max_wait_ms / 1000,
+                workers=settings.serve_encoder_workers,
+            )
 
     # --- knowledge brokering: related practice, silos, introductions, health -----------------
     # Imported where used: networkx and matplotlib would slow every CLI start for commands
@@ -188,8 +199,10 @@ class Community:
 
         validate_kinds(kinds, (*DEFAULT_KINDS, "answer", "comment"))
         if (text is None) == (like is None):
-            raise InvalidQueryError("Give either a text or a document to match, not both.",
-                                    hint='e.g. copmatch practices "chlorine decay" or --like DOC_ID')
+            raise InvalidQueryError(
+                "Give either a text or a document to match, not both.",
+                hint='e.g. copmatch practices "chlorine decay" or --like DOC_ID',
+            )
         searcher, _ = self._current_searcher(prefetch_encoder=like is None)
         facts = self.store.document_facts()
         exclude: set[int] = set()
@@ -286,4 +299,4 @@ class Community:
             return self._embedder
         if built is None:  # a snapshot older than encoder records: sentence-transformers, fp32
             built = EncoderIdentity(self.settings.model_id, "fp32", weights_sha256(bundled_model_path()))
-        return query_encoder(self.data_dir, built, self.settings.encode_batch_size)
+        return query_encoder(self.data_dir, built, self.settings.encode_batch_size, self._query_encoder_threads)

@@ -42,8 +42,8 @@ class ExportedModel:
     def variants(self) -> list[str]:
         return sorted(self.manifest.get("variants", {}))
 
-    def encoder(self, variant: str, batch_size: int = 16) -> OnnxEncoder:
-        return OnnxEncoder(self.folder, self.manifest, variant, batch_size)
+    def encoder(self, variant: str, batch_size: int = 16, threads: int = 0) -> OnnxEncoder:
+        return OnnxEncoder(self.folder, self.manifest, variant, batch_size, threads)
 
     def damaged_files(self) -> list[str]:
         """Files whose checksum differs from the manifest (empty when the export is intact)."""
@@ -79,11 +79,13 @@ def exports(data_dir: Path, model_id: str) -> Iterator[ExportedModel]:
             yield ExportedModel(folder, manifest)
 
 
-def matching_encoder(data_dir: Path, identity: EncoderIdentity, batch_size: int = 16) -> OnnxEncoder | None:
+def matching_encoder(
+    data_dir: Path, identity: EncoderIdentity, batch_size: int = 16, threads: int = 0
+) -> OnnxEncoder | None:
     """An exported encoder whose vectors are the ones ``identity`` names, if any."""
     for export in exports(data_dir, identity.model_id):
         if identity.variant in export.variants:
-            encoder = export.encoder(identity.variant, batch_size)
+            encoder = export.encoder(identity.variant, batch_size, threads)
             if encoder.identity == identity:
                 return encoder
     return None
@@ -113,9 +115,9 @@ def build_encoder(data_dir: Path, model_id: str, variant: str, batch_size: int) 
     )
 
 
-def query_encoder(data_dir: Path, identity: EncoderIdentity, batch_size: int = 16) -> Encoder:
-    """The encoder for queries against a snapshot built with ``identity``."""
-    encoder = matching_encoder(data_dir, identity, batch_size)
+def query_encoder(data_dir: Path, identity: EncoderIdentity, batch_size: int = 16, threads: int = 0) -> Encoder:
+    """The encoder for queries against a snapshot built with ``identity`` (``threads``: ONNX only)."""
+    encoder = matching_encoder(data_dir, identity, batch_size, threads)
     if encoder is not None:
         return encoder
     if identity.variant == "fp32":

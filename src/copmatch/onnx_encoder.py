@@ -24,7 +24,9 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 class OnnxEncoder:
     """An exported model folder (see ``models.py``) as an encoder with ``Embedder``'s interface."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], variant: str = "fp32", batch_size: int = 16) -> None:
+    def __init__(
+        self, folder: Path, manifest: dict[str, Any], variant: str = "fp32", batch_size: int = 16, threads: int = 0
+    ) -> None:
         if variant not in manifest.get("variants", {}):
             raise CopmatchError(
                 f"{folder} has no {variant} export.",
@@ -35,6 +37,7 @@ class OnnxEncoder:
         self.variant = variant
         self.model_id: str = manifest["model_id"]
         self.batch_size = batch_size
+        self.threads = threads  # onnxruntime intra-op threads per call; 0 = its default (one per core)
         self.onnx_path = self.model_path / manifest["variants"][variant]["file"]
         self._session = None
         self._tokenizer = None
@@ -76,6 +79,8 @@ class OnnxEncoder:
                 options = onnxruntime.SessionOptions()
                 options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
                 options.log_severity_level = 3
+                if self.threads:
+                    options.intra_op_num_threads = self.threads
                 # Idle threads must not spin after a run: on 2 cores they starve FAISS and the
                 # ranking that follow each query (measured: 2x the end-to-end latency).
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")

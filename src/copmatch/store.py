@@ -19,114 +19,7 @@ import sqlite_utils
 
 from .errors import NotFoundError, RecordError, StoreVersionError
 from .records import Document, ImportBatch, Member
-
-# Each entry migrates the schema from version i to i + 1. Append, never edit: a
-# database records the version it reached and runs only the steps after it.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE members (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        silo TEXT,
-        silo_source TEXT,
-        bio TEXT NOT NULL DEFAULT '',
-        skills TEXT NOT NULL DEFAULT '[]',
-        roles TEXT NOT NULL DEFAULT '[]',
-        opt_out INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT,
-        updated_at TEXT
-    );
-    CREATE TABLE documents (
-        id TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        title TEXT NOT NULL DEFAULT '',
-        body TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '[]',
-        parent_id TEXT,
-        accepted INTEGER NOT NULL DEFAULT 0,
-        score INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT,
-        community TEXT,
-        updated_at TEXT
-    );
-    CREATE INDEX documents_parent ON documents(parent_id);
-    CREATE TABLE contributions (
-        member_id TEXT NOT NULL REFERENCES members(id),
-        document_id TEXT NOT NULL REFERENCES documents(id),
-        role TEXT NOT NULL,
-        PRIMARY KEY (member_id, document_id, role)
-    );
-    CREATE INDEX contributions_document ON contributions(document_id);
-    CREATE TABLE passages (
-        id INTEGER PRIMARY KEY,
-        document_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        text_hash TEXT NOT NULL
-    );
-    CREATE INDEX passages_document ON passages(document_id);
-    CREATE TABLE index_builds (
-        version TEXT PRIMARY KEY,
-        status TEXT NOT NULL,
-        model_id TEXT,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        counts TEXT NOT NULL DEFAULT '{}',
-        timings TEXT NOT NULL DEFAULT '{}',
-        error TEXT
-    );
-    CREATE TABLE imports (
-        id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL,
-        at TEXT NOT NULL,
-        counts TEXT NOT NULL
-    );
-    """,
-    # 2: API keys (only a SHA-256 of each key is kept).
-    """
-    CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY,
-        key_hash TEXT NOT NULL UNIQUE,
-        role TEXT NOT NULL,
-        member_id TEXT,
-        label TEXT,
-        created_at TEXT NOT NULL,
-        revoked_at TEXT
-    );
-    """,
-    # 3: introductions between members, reviewed by brokers, with their history.
-    """
-    CREATE TABLE introductions (
-        id INTEGER PRIMARY KEY,
-        member_a TEXT NOT NULL REFERENCES members(id),
-        member_b TEXT NOT NULL REFERENCES members(id),
-        score REAL NOT NULL,
-        reasons TEXT NOT NULL DEFAULT '{}',
-        status TEXT NOT NULL,
-        broker TEXT,
-        note TEXT,
-        outcome TEXT,
-        created_at TEXT NOT NULL,
-        decided_at TEXT,
-        updated_at TEXT NOT NULL,
-        CHECK (member_a < member_b),
-        UNIQUE (member_a, member_b)
-    );
-    CREATE INDEX introductions_status ON introductions(status);
-    CREATE TABLE introduction_events (
-        id INTEGER PRIMARY KEY,
-        introduction_id INTEGER NOT NULL REFERENCES introductions(id),
-        from_status TEXT,
-        to_status TEXT NOT NULL,
-        broker TEXT,
-        note TEXT,
-        at TEXT NOT NULL
-    );
-    CREATE INDEX introduction_events_introduction ON introduction_events(introduction_id);
-    """,
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
+from .store_schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def utc_now() -> str:
@@ -324,8 +217,17 @@ class Store:
     # --- API keys --------------------------------------------------------------------------
     def add_api_key(self, key_id: str, key_hash: str, role: str, member_id: str | None, label: str | None) -> None:
         with self._write_lock, self.db.atomic():
-            self.db["api_keys"].insert({"id": key_id, "key_hash": key_hash, "role": role, "member_id": member_id,
-                                        "label": label, "created_at": utc_now(), "revoked_at": None})
+            self.db["api_keys"].insert(
+                {
+                    "id": key_id,
+                    "key_hash": key_hash,
+                    "role": role,
+                    "member_id": member_id,
+                    "label": label,
+                    "created_at": utc_now(),
+                    "revoked_at": None,
+                }
+            )
 
     def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
         return next(self.db["api_keys"].rows_where("key_hash = ?", [key_hash]), None)
@@ -337,14 +239,16 @@ class Store:
     def revoke_api_key(self, key_id: str) -> bool:
         with self._write_lock, self.db.atomic():
             cursor = self.db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [utc_now(), key_id])
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [utc_now(), key_id]
+            )
             return cursor.rowcount > 0
 
     # --- brokering: document facts and introductions ------------------------------------------
     def document_facts(self) -> list[dict[str, Any]]:
         """Every document without its body (the graph and topic code need only these)."""
         rows = self.db.execute_returning_dicts(
-            "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents ORDER BY id")
+            "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents ORDER BY id"
+        )
         return [_decode(row) for row in rows]
 
     def add_introductions(self, rows: list[dict[str, Any]], broker: str | None = None) -> list[int]:
@@ -355,10 +259,14 @@ class Store:
                 cursor = self.db.execute(
                     "INSERT INTO introductions (member_a, member_b, score, reasons, status, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, 'suggested', ?, ?)",
-                    [row["member_a"], row["member_b"], row["score"], json.dumps(row["reasons"]), now, now])
+                    [row["member_a"], row["member_b"], row["score"], json.dumps(row["reasons"]), now, now],
+                )
                 ids.append(cursor.lastrowid)
-                self.db.execute("INSERT INTO introduction_events (introduction_id, to_status, broker, at)"
-                                " VALUES (?, 'suggested', ?, ?)", [cursor.lastrowid, broker, now])
+                self.db.execute(
+                    "INSERT INTO introduction_events (introduction_id, to_status, broker, at)"
+                    " VALUES (?, 'suggested', ?, ?)",
+                    [cursor.lastrowid, broker, now],
+                )
         return ids
 
     def introductions(self, status: str | None = None, ids: list[int] | None = None) -> list[dict[str, Any]]:
@@ -375,31 +283,35 @@ class Store:
     def get_introduction(self, introduction_id: int) -> dict[str, Any]:
         found = self.introductions(ids=[introduction_id])
         if not found:
-            raise NotFoundError(f"No introduction with id {introduction_id}.",
-                                hint="List them with: copmatch intros list")
+            raise NotFoundError(
+                f"No introduction with id {introduction_id}.", hint="List them with: copmatch intros list"
+            )
         return found[0]
 
-    def change_introduction(self, introduction_id: int, from_status: str, changes: dict[str, Any],
-                            broker: str | None, note: str | None) -> bool:
+    def change_introduction(
+        self, introduction_id: int, from_status: str, changes: dict[str, Any], broker: str | None, note: str | None
+    ) -> bool:
         """Apply ``changes`` only if the introduction is still in ``from_status`` (so two
         brokers deciding at once cannot both win), and log the event. False if it moved."""
         now = utc_now()
         values = {**changes, "broker": broker, "updated_at": now, **({"note": note} if note else {})}
         assignments = ", ".join(f"{column} = ?" for column in values)
         with self._write_lock, self.db.atomic():
-            cursor = self.db.execute(f"UPDATE introductions SET {assignments} WHERE id = ? AND status = ?",
-                                     [*values.values(), introduction_id, from_status])
+            cursor = self.db.execute(
+                f"UPDATE introductions SET {assignments} WHERE id = ? AND status = ?",
+                [*values.values(), introduction_id, from_status],
+            )
             if cursor.rowcount == 0:
                 return False
             self.db.execute(
                 "INSERT INTO introduction_events (introduction_id, from_status, to_status, broker, note, at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [introduction_id, from_status, changes.get("status", from_status), broker, note, now])
+                [introduction_id, from_status, changes.get("status", from_status), broker, note, now],
+            )
         return True
 
     def introduction_events(self, introduction_id: int) -> list[dict[str, Any]]:
-        return list(self.db["introduction_events"].rows_where(
-            "introduction_id = ?", [introduction_id], order_by="id"))
+        return list(self.db["introduction_events"].rows_where("introduction_id = ?", [introduction_id], order_by="id"))
 
 
 _JSON_COLUMNS = ("skills", "roles", "tags", "counts", "timings")

@@ -1,0 +1,114 @@
+"""The store's schema: the migration steps that build it, in order.
+
+Kept apart from ``store.py`` so the data access code reads without 100 lines of DDL first.
+"""
+
+from __future__ import annotations
+
+# Each entry migrates the schema from version i to i + 1. Append, never edit: a
+# database records the version it reached and runs only the steps after it.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        silo TEXT,
+        silo_source TEXT,
+        bio TEXT NOT NULL DEFAULT '',
+        skills TEXT NOT NULL DEFAULT '[]',
+        roles TEXT NOT NULL DEFAULT '[]',
+        opt_out INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT,
+        updated_at TEXT
+    );
+    CREATE TABLE documents (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        parent_id TEXT,
+        accepted INTEGER NOT NULL DEFAULT 0,
+        score INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT,
+        community TEXT,
+        updated_at TEXT
+    );
+    CREATE INDEX documents_parent ON documents(parent_id);
+    CREATE TABLE contributions (
+        member_id TEXT NOT NULL REFERENCES members(id),
+        document_id TEXT NOT NULL REFERENCES documents(id),
+        role TEXT NOT NULL,
+        PRIMARY KEY (member_id, document_id, role)
+    );
+    CREATE INDEX contributions_document ON contributions(document_id);
+    CREATE TABLE passages (
+        id INTEGER PRIMARY KEY,
+        document_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        text_hash TEXT NOT NULL
+    );
+    CREATE INDEX passages_document ON passages(document_id);
+    CREATE TABLE index_builds (
+        version TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        model_id TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        counts TEXT NOT NULL DEFAULT '{}',
+        timings TEXT NOT NULL DEFAULT '{}',
+        error TEXT
+    );
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        at TEXT NOT NULL,
+        counts TEXT NOT NULL
+    );
+    """,
+    # 2: API keys (only a SHA-256 of each key is kept).
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        member_id TEXT,
+        label TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
+    # 3: introductions between members, reviewed by brokers, with their history.
+    """
+    CREATE TABLE introductions (
+        id INTEGER PRIMARY KEY,
+        member_a TEXT NOT NULL REFERENCES members(id),
+        member_b TEXT NOT NULL REFERENCES members(id),
+        score REAL NOT NULL,
+        reasons TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        broker TEXT,
+        note TEXT,
+        outcome TEXT,
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        updated_at TEXT NOT NULL,
+        CHECK (member_a < member_b),
+        UNIQUE (member_a, member_b)
+    );
+    CREATE INDEX introductions_status ON introductions(status);
+    CREATE TABLE introduction_events (
+        id INTEGER PRIMARY KEY,
+        introduction_id INTEGER NOT NULL REFERENCES introductions(id),
+        from_status TEXT,
+        to_status TEXT NOT NULL,
+        broker TEXT,
+        note TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX introduction_events_introduction ON introduction_events(introduction_id);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
