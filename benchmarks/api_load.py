@@ -1,6 +1,6 @@
 """HTTP API under load: throughput and latency, then again while an index rebuild runs.
 
-    .venv/bin/python benchmarks/api_load.py [--clients 16] [--seconds 30]
+    .venv/bin/python benchmarks/api_load.py [--clients 16] [--seconds 30] [--no-compare]
 
 Imports the sample community into a work dir, starts `copmatch serve` on loopback, and
 drives concurrent expert queries from a separate process (benchmarks/load_driver.py,
@@ -8,7 +8,10 @@ asyncio + httpx). Phase 1: steady load. Phase 2: the embedding cache is dropped,
 document is imported, and a rebuild is started through the admin API while the same load
 runs; every failed request is counted and the new document must be found afterwards.
 The bare query encoder's throughput (batches of 16 short texts, same process, before
-the server starts) is the reference the issue asks the ratio against.
+the server starts) is the reference the issue asks the ratio against. With --compare (the
+default) the steady phase also runs, first, on the earlier single-call serving configuration
+(one encoder call at a time on every core, all waiting queries in it), so the shipped
+``serve_*`` settings are compared in the same run.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import httpx
 import typer
@@ -49,6 +55,43 @@ def bare_encoder_rate(community: Community, texts: list[str], batch: int = 16, r
         for start in range(0, len(texts), batch):
             community.encode_queries(texts[start : start + batch])
     return rounds * len(texts) / (time.perf_counter() - tick)
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    workers: int
+    threads: int
+    max_batch: int
+    encoder: str = "fp32"
+
+    def describe(self) -> str:
+        threads = "every core" if self.threads == 0 else f"{self.threads} thread(s)"
+        calls = f"{self.workers} encoder call(s) at once"
+        return f"{self.encoder}: {calls}, {threads} each, <= {self.max_batch} queries per call"
+
+    def options(self) -> list[str]:
+        return [
+            "--encoder", self.encoder,
+            "--encoder-workers", str(self.workers),
+            "--encoder-threads", str(self.threads),
+            "--encoder-batch", str(self.max_batch),
+        ]  # fmt: skip
+
+
+SINGLE_CALL = ServingConfig(workers=1, threads=0, max_batch=32)
+
+
+@contextmanager
+def running_server(config: ServingConfig) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = start_server(port, config.options())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def start_server(port: int, serve_options: list[str] | None = None) -> subprocess.Popen:
@@ -88,11 +131,11 @@ def drive(
 def main(
     clients: int = typer.Option(16, help="Concurrent clients."),
     seconds: float = typer.Option(30.0, help="Length of the steady phase."),
-    encoder_workers: int | None = typer.Option(None, help="Passed to copmatch serve (default: its setting)."),
-    encoder_threads: int | None = typer.Option(None, help="Passed to copmatch serve (default: its setting)."),
+    compare: bool = typer.Option(True, help="Also run the steady phase on the single-call configuration."),
+    encoder: str = typer.Option("fp32", help="Encoder of the index and queries: fp32 (default) or int8 (opt-in)."),
 ) -> None:
     shutil.rmtree(WORK, ignore_errors=True)
-    community = Community(WORK, Settings())
+    community = Community(WORK, Settings(encoder_variant=encoder))
     community.import_jsonl(members_path(), documents_path())
     community.ensure_encoder_exported()  # the server answers with the torch-free ONNX encoder, as after `demo`
     community.build_index()
@@ -102,15 +145,18 @@ def main(
     bare_rate = bare_encoder_rate(community, texts)
     community.close()
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
     defaults = Settings()
-    workers = defaults.serve_encoder_workers if encoder_workers is None else encoder_workers
-    threads = defaults.serve_encoder_threads if encoder_threads is None else encoder_threads
-    server = start_server(port, ["--encoder-workers", str(workers), "--encoder-threads", str(threads)])
-    try:
+    shipped = ServingConfig(
+        defaults.serve_encoder_workers, defaults.serve_encoder_threads, defaults.serve_max_batch, encoder
+    )
+    compared = {}
+    if compare:  # the earlier default: one call at a time, on every core, with every waiting query
+        single_call = replace(SINGLE_CALL, encoder=encoder)
+        with running_server(single_call) as base:
+            drive(base, keys["member"], texts, clients, 3.0)  # warm-up, not recorded
+            compared[single_call] = drive(base, keys["member"], texts, clients, seconds)
+
+    with running_server(shipped) as base:
         drive(base, keys["member"], texts, clients, 3.0)  # warm-up, not recorded
         steady = drive(base, keys["member"], texts, clients, seconds)
 
@@ -127,16 +173,28 @@ def main(
             headers={"X-API-Key": keys["member"]},
             timeout=30,
         ).json()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     new_visible = any(ev["document_id"] == NEW_DOCUMENT["id"] for e in found["experts"] for ev in e["evidence"])
-    rows = [{"phase": "steady", **_row(steady)}, {"phase": "during rebuild", **_row(during)}]
+    rows = [
+        {"phase": "steady", "serving": shipped.describe(), **_row(steady)},
+        {"phase": "during rebuild", "serving": shipped.describe(), **_row(during)},
+    ]
+    rows += [
+        {"phase": "steady, for comparison", "serving": config.describe(), **_row(stats)}
+        for config, stats in compared.items()
+    ]
     checks = [
         {"figure": "steady requests/s", "value": steady["rps"], "target": ">= 60"},
         {"figure": "steady p95 latency (ms)", "value": steady["p95_ms"], "target": "<= 200"},
         {"figure": "steady requests/s / bare encoder texts/s", "value": steady["rps"] / bare_rate, "target": "-"},
+        *(
+            {
+                "figure": f"steady requests/s, shipped / {config.describe()}",
+                "value": steady["rps"] / stats["rps"],
+                "target": "-",
+            }
+            for config, stats in compared.items()
+        ),
         {"figure": "failed requests during rebuild", "value": during["failed"], "target": "0"},
         {"figure": "rebuild job status", "value": final["status"], "target": "succeeded"},
         {
@@ -153,20 +211,21 @@ def main(
             "clients": clients,
             "steady_seconds": seconds,
             "distinct_queries": len(texts),
-            "encoder_workers": workers,
-            "encoder_threads_per_call": threads,
+            "serving": shipped.describe(),
+            "encoder": encoder,
         },
         timings={
             "steady": steady,
             "during_rebuild": during,
             "bare_encoder_texts_per_s": bare_rate,
             "rebuild": final.get("result", {}).get("timings"),
+            "compared": {config.describe(): stats for config, stats in compared.items()},
         },
         quality={"failed_during_rebuild": during["failed"], "new_document_visible": new_visible},
         tables={"Load (16 concurrent clients, loopback)": rows, "Checks": checks},
         notes=f"Bare query encoder: {bare_rate:.0f} short texts/s in batches of 16, same machine, before the "
-        "server started. The load driver is a separate asyncio+httpx process on the same 2 cores. "
-        f"Server: {workers} encoder call(s) at once, {threads or 'one per core'} onnxruntime thread(s) each.",
+        "server started. The load driver is a separate process (raw asyncio HTTP/1.1, keep-alive) on the "
+        f"same 2 cores. Serving: {shipped.describe()} (the shipped serve_* settings).",
     )
     for row in rows + checks:
         print(row)

@@ -202,3 +202,32 @@ def test_sample_community_is_valid_and_sized():
     member_ids = {m.id for m in batch.members}
     for q in questions():
         assert set(q["expected"]) <= member_ids, q
+
+
+def test_cached_reads_see_this_store_at_once_and_other_processes_soon(tmp_path, monkeypatch):
+    """Opt-outs and API keys are read on every request, so they are cached; a change must
+    still show: at once when made through this store, within CACHE_RECHECK_S otherwise."""
+    from copmatch import store as store_module
+    from copmatch.ingest.jsonl import read_import_objects
+
+    server, admin = Store(tmp_path / "db.sqlite"), Store(tmp_path / "db.sqlite")  # two connections
+
+    def member(opt_out: bool) -> dict:
+        return {"id": "olga", "name": "Olga Pumps", "opt_out": opt_out}
+
+    server.import_batch(read_import_objects([member(False)], [], set()))
+    assert server.opted_out() == frozenset()
+    server.import_batch(read_import_objects([member(True)], [], {"olga"}))
+    assert server.opted_out() == {"olga"}  # its own write: seen at once
+
+    admin.add_api_key("k1", "hash-1", "member", None, None)
+    monkeypatch.setattr(store_module, "CACHE_RECHECK_S", 60.0)
+    assert server.api_key_by_hash("hash-1")["id"] == "k1"
+    admin.import_batch(read_import_objects([member(False)], [], {"olga"}))
+    admin.revoke_api_key("k1")
+    assert server.opted_out() == {"olga"}  # another connection's commit: not yet rechecked
+    monkeypatch.setattr(store_module, "CACHE_RECHECK_S", 0.0)
+    assert server.opted_out() == frozenset()
+    assert server.api_key_by_hash("hash-1")["revoked_at"]
+    server.close()
+    admin.close()

@@ -320,14 +320,24 @@ def serve(
     encoder_threads: Annotated[
         int | None, typer.Option(min=0, max=64, help="Threads per encoder call, 0 = per core (serve_encoder_threads).")
     ] = None,
+    encoder_batch: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Most queries per encoder call (setting serve_max_batch).")
+    ] = None,
+    encoder: Annotated[
+        str, typer.Option(help="Encoder of rebuilds started through the API: fp32, or int8 (as index build --encoder).")
+    ] = "fp32",
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from .api import create_app
 
-    overrides = {"serve_encoder_workers": encoder_workers, "serve_encoder_threads": encoder_threads}
-    settings = Settings().with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+    overrides = {
+        "serve_encoder_workers": encoder_workers,
+        "serve_encoder_threads": encoder_threads,
+        "serve_max_batch": encoder_batch,
+    }
+    settings = Settings(encoder_variant=encoder).with_overrides(**{k: v for k, v in overrides.items() if v is not None})
     render.err_console.print(f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})")
     uvicorn.run(create_app(state.data_dir, settings), host=host, port=port, log_level="warning")
 

@@ -28,13 +28,13 @@ class Settings:
     passage_tokens: int = _setting(240, "Word pieces per passage (the model reads 256 incl. special tokens and title).")
     passage_overlap_tokens: int = _setting(32, "Word pieces shared by consecutive passages of one document.")
     title_tokens: int = _setting(24, "Word pieces of the document title kept as a prefix of every passage.")
+    # Two single-threaded calls of a few queries each beat one call on both cores with every
+    # waiting query: more throughput and a shorter tail (benchmarks/api_load.py compares them).
     serve_encoder_workers: int = _setting(
-        1, "Server: model calls run at once, each on its own batch of concurrent queries (benchmarks/api_load.py)."
+        2, "Server: model calls run at once, each on its own batch of concurrent queries."
     )
-    serve_encoder_threads: int = _setting(
-        0, "Server: onnxruntime threads per model call; 0 = one per core (benchmarks/api_load.py)."
-    )
-    serve_max_batch: int = _setting(32, "Server: most queries encoded in one model call.")
+    serve_encoder_threads: int = _setting(1, "Server: onnxruntime threads per model call; 0 = one per core.")
+    serve_max_batch: int = _setting(4, "Server: most queries encoded in one model call.")
     serve_max_wait_ms: float = _setting(2.0, "Server: how long a lone query waits for others to share its model call.")
     encoder_variant: str = _setting(
         "fp32", "Encoder of builds and queries: fp32, or int8 (~2x faster, slightly less exact; export it first)."

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,18 @@ import sqlite_utils
 from .errors import NotFoundError, RecordError, StoreVersionError
 from .records import Document, ImportBatch, Member
 from .store_schema import MIGRATIONS, SCHEMA_VERSION
+
+#: Seconds within which a commit by another process (an opt-out, a revoked key) is seen by
+#: this one's cached reads.
+CACHE_RECHECK_S = 0.5
+
+
+@dataclass(frozen=True)
+class _Cached:
+    value: Any
+    version: int  # PRAGMA data_version when loaded
+    changes: int  # this connection's total_changes when loaded
+    checked: float  # time.monotonic() of the last check
 
 
 def utc_now() -> str:
@@ -47,7 +60,7 @@ class Store:
         conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         self._write_lock = threading.RLock()
-        self._opted_out: tuple[tuple[int, int], frozenset[str]] | None = None
+        self._cache: dict[str, _Cached] = {}
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
@@ -158,15 +171,28 @@ class Store:
         return _decode(row)
 
     def opted_out(self) -> frozenset[str]:
-        """Members who opted out. Every query asks, so the set is kept until the database
-        changes: ``data_version`` moves on another connection's commit, ``total_changes`` on ours."""
-        stamp = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.conn.total_changes)
-        cached = self._opted_out
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        members = frozenset(r[0] for r in self.db.execute("SELECT id FROM members WHERE opt_out = 1"))
-        self._opted_out = (stamp, members)
-        return members
+        """Members who opted out (asked on every query, so cached; see ``_cached``)."""
+        return self._cached(
+            "opted_out", lambda: frozenset(r[0] for r in self.db.execute("SELECT id FROM members WHERE opt_out = 1"))
+        )
+
+    def _cached(self, name: str, load: Callable[[], Any]) -> Any:
+        """``load()``'s result, kept until the database changes.
+
+        Every API request reads opt-outs and its key; on one shared connection those reads
+        queued behind each other. A write through this store is seen at once (its change
+        counter moves); another process's commit within ``CACHE_RECHECK_S`` (``data_version``
+        is asked at most that often).
+        """
+        changes, now = self.db.conn.total_changes, time.monotonic()
+        entry = self._cache.get(name)
+        if entry is not None and entry.changes == changes and now - entry.checked < CACHE_RECHECK_S:
+            return entry.value
+        version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        if entry is None or (entry.version, entry.changes) != (version, changes):
+            entry = _Cached(load(), version, changes, now)
+        self._cache[name] = _Cached(entry.value, version, changes, now)
+        return entry.value
 
     def set_silos(self, silos: dict[str, str], source: str) -> None:
         with self._write_lock, self.db.atomic():
@@ -230,7 +256,8 @@ class Store:
             )
 
     def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
-        return next(self.db["api_keys"].rows_where("key_hash = ?", [key_hash]), None)
+        keys = self._cached("api_keys", lambda: {row["key_hash"]: row for row in self.db["api_keys"].rows})
+        return keys.get(key_hash)
 
     def api_keys(self) -> list[dict[str, Any]]:
         rows = self.db["api_keys"].rows_where(order_by="created_at, id")
