@@ -114,6 +114,12 @@ class OnnxEncoder:
         if len(texts) == 0:
             return out
         session, tokenizer = self._load()
+        if len(texts) == 1:  # one query, the common case: no batch tokenisation, no grouping
+            ids = tokenizer.encode(texts[0]).ids
+            out[:] = self._run(session, [ids], len(ids))
+            if progress:
+                progress(1)
+            return out
         # Windows of similar character length, tokenised at once, then split into model calls
         # by token length: a call costs its padded tokens, so mixing a 10-token query with a
         # 60-token one in one call nearly doubles the work.
