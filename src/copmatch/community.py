@@ -295,8 +295,12 @@ class Community:
         """The query encoder for a snapshot: the given or build encoder if it made the snapshot,
         else a matching ONNX export (no torch import), else sentence-transformers."""
         built = snapshot_encoder(manifest)
-        if self._embedder is not None and (self._embedder_given or self._embedder.identity == built):
-            return self._embedder
+        if self._embedder is not None:
+            # A server's query encoder runs on its own thread count, so after a rebuild it is
+            # not swapped for the build encoder (which uses every core per call).
+            reuse_build_encoder = self._embedder.identity == built and not self._query_encoder_threads
+            if self._embedder_given or reuse_build_encoder:
+                return self._embedder
         if built is None:  # a snapshot older than encoder records: sentence-transformers, fp32
             built = EncoderIdentity(self.settings.model_id, "fp32", weights_sha256(bundled_model_path()))
         return query_encoder(self.data_dir, built, self.settings.encode_batch_size, self._query_encoder_threads)
