@@ -69,8 +69,16 @@ def test_role_matrix(api, method, path, body, least, allowed_status):
 def test_every_route_is_in_the_role_matrix(api):
     paths = api.app.openapi()["paths"]
     routes = {(m.upper(), p) for p, ops in paths.items() for m in ops if p.startswith("/v1")}
-    covered = {(m, p.replace("999", "{introduction_id}").replace("nojob", "{job_id}")
-                .replace("/ana", "/{member_id}").replace("/a1", "/{document_id}")) for m, p, *_ in ENDPOINTS}
+    covered = {
+        (
+            m,
+            p.replace("999", "{introduction_id}")
+            .replace("nojob", "{job_id}")
+            .replace("/ana", "/{member_id}")
+            .replace("/a1", "/{document_id}"),
+        )
+        for m, p, *_ in ENDPOINTS
+    }
     covered.add(("POST", "/v1/admin/index/rebuild"))  # its own test below
     assert routes == covered
 
@@ -131,23 +139,29 @@ def test_bearer_token_and_revoked_key(api, tiny):
 
 
 def test_experts_response(api):
-    body = api.post("/v1/experts", json={"text": "pump vibration", "limit": 2, "exclude": ["gen"]},
-                    headers=headers(api.keys["member"])).json()
+    body = api.post(
+        "/v1/experts",
+        json={"text": "pump vibration", "limit": 2, "exclude": ["gen"]},
+        headers=headers(api.keys["member"]),
+    ).json()
     assert body["ok"] is True and body["index_version"]
     assert [e["member_id"] for e in body["experts"]][0] == "ana"
     assert len(body["experts"]) == 2 and "gen" not in [e["member_id"] for e in body["experts"]]
     assert body["experts"][0]["evidence"][0]["snippet"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({}, "body.text"),
-    ({"text": ""}, "body.text"),
-    ({"text": "x" * 5000}, "body.text"),
-    ({"text": "pumps", "limit": 0}, "body.limit"),
-    ({"text": "pumps", "limit": 10_000}, "body.limit"),
-    ({"text": "pumps", "exclude": "ana"}, "body.exclude"),
-    ({"text": "pumps", "surprise": 1}, "body.surprise"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "body.text"),
+        ({"text": ""}, "body.text"),
+        ({"text": "x" * 5000}, "body.text"),
+        ({"text": "pumps", "limit": 0}, "body.limit"),
+        ({"text": "pumps", "limit": 10_000}, "body.limit"),
+        ({"text": "pumps", "exclude": "ana"}, "body.exclude"),
+        ({"text": "pumps", "surprise": 1}, "body.surprise"),
+    ],
+)
 def test_validation_errors_name_the_field(api, body, field):
     response = api.post("/v1/experts", json=body, headers=headers(api.keys["member"]))
     assert response.status_code == 422
@@ -158,9 +172,14 @@ def test_validation_errors_name_the_field(api, body, field):
 
 def test_bad_import_record_is_422_and_writes_nothing(api, tiny):
     before = tiny.store.counts()
-    response = api.post("/v1/admin/import", headers=headers(api.keys["admin"]), json={
-        "members": [{"id": "x1", "name": "X"}],
-        "documents": [{"id": "dx", "kind": "answer", "body": "b", "authors": ["ghost"]}]})
+    response = api.post(
+        "/v1/admin/import",
+        headers=headers(api.keys["admin"]),
+        json={
+            "members": [{"id": "x1", "name": "X"}],
+            "documents": [{"id": "dx", "kind": "answer", "body": "b", "authors": ["ghost"]}],
+        },
+    )
     assert response.status_code == 422
     assert response.json()["error"].startswith("request.documents:1: unknown member(s) in 'authors'")
     assert tiny.store.counts() == before
@@ -174,8 +193,9 @@ def test_unknown_ids_are_404_with_the_error_shape(api):
 
 
 def test_unknown_candidate_is_422(api):
-    response = api.post("/v1/experts", json={"text": "pumps", "candidates": ["ghost"]},
-                        headers=headers(api.keys["member"]))
+    response = api.post(
+        "/v1/experts", json={"text": "pumps", "candidates": ["ghost"]}, headers=headers(api.keys["member"])
+    )
     assert response.status_code == 422 and "ghost" in response.json()["error"]
 
 
@@ -226,8 +246,12 @@ def server(tiny):
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cli = [sys.executable, "-c", "from copmatch.cli import main; main()"]
-    process = subprocess.Popen([*cli, "--data-dir", str(tiny.data_dir), "serve", "--port", str(port)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [*cli, "--data-dir", str(tiny.data_dir), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -249,20 +273,34 @@ def test_real_server_auth_query_rebuild_and_swap(server, tmp_path: Path):
     with httpx.Client(base_url=base, timeout=60) as http:
         assert http.post("/v1/experts", json={"text": "pumps"}).status_code == 401
         assert http.post("/v1/admin/index/rebuild", headers=headers(keys["member"])).status_code == 403
-        before = http.post("/v1/experts", json={"text": "pipe corrosion coupons", "limit": 1},
-                           headers=headers(keys["member"])).json()
+        before = http.post(
+            "/v1/experts", json={"text": "pipe corrosion coupons", "limit": 1}, headers=headers(keys["member"])
+        ).json()
         # New knowledge arrives, then a rebuild runs while queries keep coming.
-        imported = http.post("/v1/admin/import", headers=headers(keys["admin"]), json={
-            "members": [{"id": "rust", "name": "Rusty Coupon", "silo": "Asset Engineering"}],
-            "documents": [{"id": "c1", "kind": "practice", "title": "Corrosion coupons in pipes",
-                           "body": "Install corrosion coupons in pipe spools, weigh them every 90 days and "
-                                   "report the corrosion rate in mils per year.", "authors": ["rust"]}]})
+        imported = http.post(
+            "/v1/admin/import",
+            headers=headers(keys["admin"]),
+            json={
+                "members": [{"id": "rust", "name": "Rusty Coupon", "silo": "Asset Engineering"}],
+                "documents": [
+                    {
+                        "id": "c1",
+                        "kind": "practice",
+                        "title": "Corrosion coupons in pipes",
+                        "body": "Install corrosion coupons in pipe spools, weigh them every 90 days and "
+                        "report the corrosion rate in mils per year.",
+                        "authors": ["rust"],
+                    }
+                ],
+            },
+        )
         assert imported.status_code == 200 and imported.json()["new_documents"] == 1
         job = http.post("/v1/admin/index/rebuild", headers=headers(keys["admin"])).json()
         failures, answered = 0, 0
         while True:
-            response = http.post("/v1/experts", json={"text": "pump vibration", "limit": 3},
-                                 headers=headers(keys["member"]))
+            response = http.post(
+                "/v1/experts", json={"text": "pump vibration", "limit": 3}, headers=headers(keys["member"])
+            )
             failures += response.status_code != 200
             answered += 1
             status = http.get(f"/v1/admin/jobs/{job['id']}", headers=headers(keys["admin"])).json()
@@ -270,8 +308,9 @@ def test_real_server_auth_query_rebuild_and_swap(server, tmp_path: Path):
                 break
         assert status["status"] == "succeeded", status
         assert failures == 0 and answered >= 1
-        after = http.post("/v1/experts", json={"text": "pipe corrosion coupons", "limit": 1},
-                          headers=headers(keys["member"])).json()
+        after = http.post(
+            "/v1/experts", json={"text": "pipe corrosion coupons", "limit": 1}, headers=headers(keys["member"])
+        ).json()
         assert after["index_version"] == status["result"]["version"] != before["index_version"]
         assert after["experts"][0]["member_id"] == "rust"  # visible without a restart
         assert json.loads(json.dumps(after))  # the body is plain JSON

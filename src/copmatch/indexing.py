@@ -70,8 +70,9 @@ def build_index(
         return _build(store, snapshots, cache_path, embedder, settings, progress or NullProgress())
 
 
-def _build(store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Encoder, settings: Settings,
-           progress: Progress) -> BuildReport:
+def _build(
+    store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Encoder, settings: Settings, progress: Progress
+) -> BuildReport:
     version = new_version()
     store.start_build(version, settings.model_id)
     building = snapshots.begin(version)
