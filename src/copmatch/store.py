@@ -189,10 +189,10 @@ class Store:
         if entry is not None and entry.changes == changes and now - entry.checked < CACHE_RECHECK_S:
             return entry.value
         version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
-        if entry is None or (entry.version, entry.changes) != (version, changes):
-            entry = _Cached(load(), version, changes, now)
-        self._cache[name] = _Cached(entry.value, version, changes, now)
-        return entry.value
+        unchanged = entry is not None and (entry.version, entry.changes) == (version, changes)
+        value = entry.value if unchanged else load()
+        self._cache[name] = _Cached(value, version, changes, now)
+        return value
 
     def set_silos(self, silos: dict[str, str], source: str) -> None:
         with self._write_lock, self.db.atomic():
