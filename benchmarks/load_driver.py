@@ -1,10 +1,21 @@
 """Load generator for api_load.py, run as its own process so it does not share the server's GIL.
 
-    python load_driver.py BASE_URL KEY CLIENTS SECONDS [JOB_ID ADMIN_KEY]  < texts.json
+    python load_driver.py BASE_URL KEY --clients 16 --seconds 30 [--rate 60] [--until-job ID --admin-key K]
+        < texts.json
 
-Each client holds one keep-alive HTTP/1.1 connection and sends expert queries back to back
-for SECONDS (or, given JOB_ID, until that rebuild job has finished). Prints one JSON object
-with counts and latency percentiles.
+Each client holds one keep-alive HTTP/1.1 connection. Two ways to load the server:
+
+- **saturating** (no ``--rate``): every client sends its next expert query as soon as the
+  last one is answered, so the figures show the server's capacity. With a fixed number
+  of clients, latency there is set by throughput (about clients / requests-per-second).
+- **paced** (``--rate R``): queries are scheduled at R per second in all, with Poisson
+  arrivals (seeded), and any free client sends the next one due. A query's latency runs
+  from when it was *due*, not when it was sent, so a server that falls behind is charged
+  for the queue it causes (no coordinated omission). This answers "does it sustain R
+  requests/s, and at what latency?".
+
+The load runs for ``--seconds``, or with ``--until-job`` until that rebuild job has
+finished (and two seconds after). Prints one JSON object with counts and percentiles.
 
 The driver shares the server's two cores, so it must cost little: requests are written and
 responses read on raw asyncio streams (about 0.1 ms of CPU a request, where an httpx client
@@ -14,6 +25,7 @@ use httpx.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -64,27 +76,60 @@ class Connection:
             self.reader = self.writer = None
 
 
-async def client(
-    connection: Connection,
-    texts: list[str],
-    offset: int,
-    stop: asyncio.Event,
-    latencies: list[float],
-    failures: list[str],
-) -> None:
-    i = offset
-    while not stop.is_set():
-        body = {"text": texts[i % len(texts)], "limit": 5}
-        tick = time.perf_counter()
+class Load:
+    """What the clients share: the texts, the schedule of due times, and what was measured."""
+
+    def __init__(self, texts: list[str], rate: float | None, seconds: float | None, seed: int = 0) -> None:
+        self.texts = texts
+        self.rate = rate
+        self.stop = asyncio.Event()
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self.sent = 0
+        self.start = time.perf_counter()
+        self._rng = np.random.default_rng(seed)
+        self._schedule: list[float] | None = None
+        if rate is not None and seconds is not None:
+            # A Poisson process given its count: that many arrivals, uniform over the window.
+            # So exactly rate * seconds queries come due, and the answered rate is comparable.
+            offsets = np.sort(self._rng.uniform(0.0, seconds, round(rate * seconds)))
+            self._schedule = (self.start + offsets).tolist()[::-1]  # popped from the end
+        self.scheduled = None if self._schedule is None else len(self._schedule)
+        self._next_due = self.start
+
+    async def next_query(self) -> tuple[str, float] | None:
+        """The next text to send and the time it is due (now, when saturating); None once
+        a fixed schedule has run out."""
+        text = self.texts[self.sent % len(self.texts)]
+        self.sent += 1
+        if self.rate is None:
+            return text, time.perf_counter()
+        # Clients run on one event loop, so taking the next due time needs no lock.
+        if self._schedule is not None:
+            if not self._schedule:
+                return None
+            due = self._schedule.pop()
+        else:  # until a job ends: an open-ended Poisson stream
+            due = self._next_due
+            self._next_due += self._rng.exponential(1.0 / self.rate)
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        return text, due
+
+
+async def client(connection: Connection, load: Load) -> None:
+    while not load.stop.is_set():
+        query = await load.next_query()
+        if query is None or load.stop.is_set():
+            break
+        text, due = query
         try:
-            status, content = await connection.post_json("/v1/experts", body)
+            status, content = await connection.post_json("/v1/experts", {"text": text, "limit": 5})
             if status != 200:
-                failures.append(f"{status}: {content[:200].decode(errors='replace')}")
+                load.failures.append(f"{status}: {content[:200].decode(errors='replace')}")
         except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-            failures.append(repr(exc))
+            load.failures.append(repr(exc))
             await connection.close()
-        latencies.append(time.perf_counter() - tick)
-        i += 1
+        load.latencies.append(time.perf_counter() - due)
     await connection.close()
 
 
@@ -99,35 +144,52 @@ async def watch_job(base: str, job_id: str, admin_key: str, stop: asyncio.Event)
             await asyncio.sleep(0.25)
 
 
-async def main() -> None:
-    base, key, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    job_id, admin_key = (sys.argv[5], sys.argv[6]) if len(sys.argv) > 6 else (None, None)
-    texts = json.loads(sys.stdin.read())
-    url = urlsplit(base)
-    latencies: list[float] = []
-    failures: list[str] = []
-    stop = asyncio.Event()
-    start = time.perf_counter()
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base")
+    parser.add_argument("key")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length, or the limit with --until-job")
+    parser.add_argument("--rate", type=float, default=None, help="requests/s in all (Poisson); default: saturate")
+    parser.add_argument("--until-job", default=None, help="load until this rebuild job has finished")
+    parser.add_argument("--admin-key", default=None)
+    return parser.parse_args(argv)
+
+
+async def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    url = urlsplit(args.base)
+    load = Load(json.loads(sys.stdin.read()), args.rate, None if args.until_job else args.seconds)
+    start = load.start
     tasks = [
-        asyncio.create_task(client(Connection(url.hostname, url.port, key), texts, i, stop, latencies, failures))
-        for i in range(clients)
+        asyncio.create_task(client(Connection(url.hostname, url.port, args.key), load)) for _ in range(args.clients)
     ]
-    if job_id:
-        await asyncio.wait_for(watch_job(base, job_id, admin_key, stop), timeout=seconds)
+    if args.until_job:
+        await asyncio.wait_for(watch_job(args.base, args.until_job, args.admin_key, load.stop), args.seconds)
+    elif args.rate is not None:
+        await asyncio.gather(*tasks)  # until every scheduled query is answered
     else:
-        await asyncio.sleep(seconds)
-        stop.set()
+        await asyncio.sleep(args.seconds)
+        load.stop.set()
+    window = time.perf_counter() - start
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
+    if load.scheduled is not None:
+        window = args.seconds  # the queries came due over exactly this long
+    ms = np.array(load.latencies) * 1000
     print(
         json.dumps(
             {
-                "requests": len(latencies),
-                "failed": len(failures),
-                "failures": failures[:5],
+                "mode": "saturating" if args.rate is None else "paced",
+                "offered_rps": args.rate,
+                "due": load.scheduled,
+                "requests": len(load.latencies),
+                "failed": len(load.failures),
+                "failures": load.failures[:5],
                 "seconds": elapsed,
-                "rps": len(latencies) / elapsed,
+                # Paced: answered over the time they came due in; saturating: over the whole
+                # run, the queries in flight at the end included.
+                "rps": len(load.latencies) / (window if args.rate is not None else elapsed),
                 "p50_ms": float(np.percentile(ms, 50)),
                 "p95_ms": float(np.percentile(ms, 95)),
                 "p99_ms": float(np.percentile(ms, 99)),
@@ -138,4 +200,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -81,7 +81,9 @@ def test_exact_scan_retrieves_what_faiss_flat_finds(embedder, tiny_built):
     give every candidate its exact cosine."""
     community = open_community(tiny_built, embedder)
     searcher, _ = community._current_searcher()
-    assert searcher.dense.spec.kind == "flat"
+    assert searcher.dense_spec.kind == "flat"
+    assert community.find_experts("pipe corrosion", limit=3)
+    assert searcher._dense is None  # the scan never needed FAISS's copy of the vectors
     k = 5
     for text in ("pipe corrosion", "pump vibration", "chlorine residual"):
         vector = community.encode_queries([text])[0]

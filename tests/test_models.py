@@ -234,17 +234,20 @@ def test_process_exiting_while_the_encoder_loads_exits_cleanly(exported, tmp_pat
         assert result.stdout.strip()
 
 
-def test_serving_encoder_keeps_its_thread_count_across_a_rebuild(exported, tmp_path, fp32_cache):
-    """The server's query encoder runs single-threaded calls side by side; the build encoder a
-    rebuild creates uses every core, and must not take its place after the swap."""
-    community = built_community(with_models(exported, tmp_path), cache=fp32_cache)
+@pytest.mark.parametrize("threads", [1, 0])
+def test_serving_encoder_keeps_its_thread_count_across_a_rebuild(exported, tmp_path, fp32_cache, threads):
+    """The server's query encoder runs calls side by side on its own thread count; the build
+    encoder a rebuild creates uses every core at the rebuild's lower priority, and must not
+    take its place after the swap (whatever the serving thread count)."""
+    settings = Settings(serve_encoder_threads=threads)
+    community = built_community(with_models(exported, tmp_path), settings=settings, cache=fp32_cache)
     community.enable_query_batching()
     assert community.find_experts("pipe corrosion", limit=1)
-    assert community._query_encoder.threads == Settings().serve_encoder_threads == 1
+    assert community._query_encoder.threads == threads
     community.build_index()  # as a rebuild through the API does
     assert community.find_experts("pipe corrosion", limit=1)
     assert community._query_encoder is not community.embedder
-    assert community._query_encoder.threads == 1
+    assert community._query_encoder.threads == threads
     community.close()
 
 

@@ -55,6 +55,7 @@ class Community:
         self._lock = threading.Lock()
         self._batcher = None
         self._query_encoder_threads = 0  # onnxruntime threads per query-encoder call (0: one per core)
+        self._serving = False  # set by enable_query_batching: queries then keep an encoder of their own
 
     @classmethod
     def open(cls, data_dir: Path | str, settings: Settings | None = None) -> Community:
@@ -180,6 +181,7 @@ class Community:
             settings = self.settings
             with self._lock:
                 self._query_encoder_threads = settings.serve_encoder_threads
+                self._serving = True
                 self._searcher = None  # reopened, with an encoder made for serving, by the next query
             self._batcher = MicroBatcher(
                 self._encode_now,
@@ -296,9 +298,9 @@ class Community:
         else a matching ONNX export (no torch import), else sentence-transformers."""
         built = snapshot_encoder(manifest)
         if self._embedder is not None:
-            # A server's query encoder runs on its own thread count, so after a rebuild it is
-            # not swapped for the build encoder (which uses every core per call).
-            reuse_build_encoder = self._embedder.identity == built and not self._query_encoder_threads
+            # A server keeps its own query encoder after a rebuild: the build encoder uses every
+            # core per call, and its threads run at the rebuild's lower priority (rebuild_nice).
+            reuse_build_encoder = self._embedder.identity == built and not self._serving
             if self._embedder_given or reuse_build_encoder:
                 return self._embedder
         if built is None:  # a snapshot older than encoder records: sentence-transformers, fp32

@@ -7,7 +7,10 @@ the job reports the error.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +31,7 @@ class Job:
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     progress: Recorder = field(default_factory=Recorder)
+    nice: int | None = None  # the niceness the job's threads ran at (None: not known on this platform)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +42,7 @@ class Job:
             "finished_at": self.finished_at,
             "result": self.result,
             "error": self.error,
+            "nice": self.nice,
             "progress": {"step": self.progress.current, "tasks": self.progress.tasks},
         }
 
@@ -85,6 +90,7 @@ class RebuildJobs:
             self._thread.join(timeout_s)
 
     def _run(self, job: Job) -> None:
+        job.nice = lower_thread_priority(self.community.settings.rebuild_nice)
         try:
             report = self.community.build_index(progress=job.progress)
             job.result = {
@@ -104,3 +110,22 @@ class RebuildJobs:
             job.finished_at = utc_now()
             with self._lock:
                 self._running = None
+
+
+def lower_thread_priority(nice: int) -> int | None:
+    """Add ``nice`` to the calling thread's niceness (the threads it starts inherit it) and
+    return the niceness it now runs at (None where threads' niceness is not available).
+
+    Linux schedules threads, not processes, so this slows only the rebuild: the model's
+    worker threads it creates, SQLite writes and BM25 indexing run on CPU the queries leave.
+    Niceness can only be raised without privileges, so this is for threads that end with
+    their job. Elsewhere (niceness is per process) it changes nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    thread = threading.get_native_id()
+    current = os.getpriority(os.PRIO_PROCESS, thread)
+    if nice > 0:
+        with contextlib.suppress(OSError):  # e.g. a sandbox that forbids it: same priority then
+            os.setpriority(os.PRIO_PROCESS, thread, current + nice)
+    return os.getpriority(os.PRIO_PROCESS, thread)

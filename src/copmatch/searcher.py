@@ -6,6 +6,8 @@ Immutable once opened, so many threads may query it while a rebuild prepares the
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +43,7 @@ class Searcher:
         self,
         path: Path,
         manifest: dict,
-        dense: DenseIndex,
+        dense: DenseIndex | Callable[[], DenseIndex],
         sparse: SparseIndex,
         passage_vectors: np.ndarray,
         profile_vectors: np.ndarray,
@@ -51,7 +53,12 @@ class Searcher:
         self.path = path
         self.manifest = manifest
         self.version: str = manifest["version"]
-        self.dense = dense
+        # Given, or a loader: small snapshots are scanned with numpy and never need FAISS's copy
+        # of the vectors (up to ~150 MB at exact_index_max), so it is read on first use only.
+        self._dense = dense if isinstance(dense, DenseIndex) else None
+        self._load_dense = None if isinstance(dense, DenseIndex) else dense
+        self._dense_lock = threading.Lock()
+        self.dense_spec = DenseIndexSpec(**manifest["dense"]["passages"])
         self.sparse = sparse
         self.passage_vectors = passage_vectors
         self.profile_vectors = profile_vectors
@@ -59,7 +66,7 @@ class Searcher:
         self.corpus = corpus
         self.member_rows = corpus.member_rows()
         # Small snapshots (exact index, vectors in memory) are searched by a numpy scan.
-        self._exact_scan = dense.spec.kind == "flat" and isinstance(passage_vectors, np.ndarray)
+        self._exact_scan = self.dense_spec.kind == "flat" and isinstance(passage_vectors, np.ndarray)
         # Passages are written in document order, so each document's passages are one run.
         self.doc_passage_ptr = np.searchsorted(corpus.passage_doc, np.arange(corpus.n_docs + 1))
         self._member_order = np.argsort(corpus.contrib_member, kind="stable")
@@ -90,7 +97,7 @@ class Searcher:
         return cls(
             path,
             manifest,
-            dense=DenseIndex.load(path / PASSAGES_FAISS, spec),
+            dense=lambda: DenseIndex.load(path / PASSAGES_FAISS, spec),
             sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
             # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
             passage_vectors=open_vectors(path / PASSAGE_VECTORS),
@@ -101,6 +108,15 @@ class Searcher:
 
     def close(self) -> None:
         self._catalog.close()
+
+    @property
+    def dense(self) -> DenseIndex:
+        """The FAISS index of passage vectors, read from disk the first time it is asked for."""
+        if self._dense is None:
+            with self._dense_lock:
+                if self._dense is None:
+                    self._dense = self._load_dense()
+        return self._dense
 
     @property
     def dimension(self) -> int:

@@ -36,6 +36,11 @@ class Settings:
     serve_encoder_threads: int = _setting(1, "Server: onnxruntime threads per model call; 0 = one per core.")
     serve_max_batch: int = _setting(4, "Server: most queries encoded in one model call.")
     serve_max_wait_ms: float = _setting(2.0, "Server: how long a lone query waits for others to share its model call.")
+    # Queries come before a background rebuild: it runs on what CPU they leave (api_load.py
+    # measures queries' latency during a rebuild with and without it).
+    rebuild_nice: int = _setting(
+        10, "Server: scheduling niceness added to a background rebuild's threads (0 = same as queries; Linux)."
+    )
     encoder_variant: str = _setting(
         "fp32", "Encoder of builds and queries: fp32, or int8 (~2x faster, slightly less exact; export it first)."
     )
