@@ -53,9 +53,7 @@ class Community:
         self._searcher: Searcher | None = None
         self._priors: MemberPriors | None = None
         self._lock = threading.Lock()
-        self._batcher = None
-        self._query_encoder_threads = 0  # onnxruntime threads per query-encoder call (0: one per core)
-        self._serving = False  # set by enable_query_batching: queries then keep an encoder of their own
+        self._batcher = None  # set when serving (enable_query_batching)
 
     @classmethod
     def open(cls, data_dir: Path | str, settings: Settings | None = None) -> Community:
@@ -180,15 +178,13 @@ class Community:
         if self._batcher is None:
             settings = self.settings
             with self._lock:
-                self._query_encoder_threads = settings.serve_encoder_threads
-                self._serving = True
+                self._batcher = MicroBatcher(
+                    self._encode_now,
+                    max_batch=settings.serve_max_batch,
+                    max_wait_s=settings.serve_max_wait_ms / 1000,
+                    workers=settings.serve_encoder_workers,
+                )
                 self._searcher = None  # reopened, with an encoder made for serving, by the next query
-            self._batcher = MicroBatcher(
-                self._encode_now,
-                max_batch=settings.serve_max_batch,
-                max_wait_s=settings.serve_max_wait_ms / 1000,
-                workers=settings.serve_encoder_workers,
-            )
 
     # --- knowledge brokering: related practice, silos, introductions, health -----------------
     # Imported where used: networkx and matplotlib would slow every CLI start for commands
@@ -297,12 +293,15 @@ class Community:
         """The query encoder for a snapshot: the given or build encoder if it made the snapshot,
         else a matching ONNX export (no torch import), else sentence-transformers."""
         built = snapshot_encoder(manifest)
+        serving = self._batcher is not None
         if self._embedder is not None:
             # A server keeps its own query encoder after a rebuild: the build encoder uses every
             # core per call, and its threads run at the rebuild's lower priority (rebuild_nice).
-            reuse_build_encoder = self._embedder.identity == built and not self._serving
+            reuse_build_encoder = self._embedder.identity == built and not serving
             if self._embedder_given or reuse_build_encoder:
                 return self._embedder
         if built is None:  # a snapshot older than encoder records: sentence-transformers, fp32
             built = EncoderIdentity(self.settings.model_id, "fp32", weights_sha256(bundled_model_path()))
-        return query_encoder(self.data_dir, built, self.settings.encode_batch_size, self._query_encoder_threads)
+        # onnxruntime threads per call: the serving setting, else its default (one per core).
+        threads = self.settings.serve_encoder_threads if serving else 0
+        return query_encoder(self.data_dir, built, self.settings.encode_batch_size, threads)

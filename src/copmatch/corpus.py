@@ -12,6 +12,8 @@ import numpy as np
 #: Evidence classes of a contribution; their weights are settings (see Settings.role_weight_*).
 ACCEPTED, ANSWER, AUTHOR, ASKER, OTHER = range(5)
 EVIDENCE_CLASS_NAMES = ("accepted answer", "answer", "author", "asked", "contributor")
+#: Classes that offer knowledge (answering or authoring), as opposed to asking or other roles.
+OFFERING_CLASSES = (ACCEPTED, ANSWER, AUTHOR)
 
 
 def evidence_class(role: str, accepted: bool) -> int:

@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from .corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, EVIDENCE_CLASS_NAMES
+from .corpus import ASKER, EVIDENCE_CLASS_NAMES, OFFERING_CLASSES
 from .searcher import Searcher
 from .settings import Settings
 from .store import Store
@@ -19,7 +19,6 @@ from .text import focused_snippet
 from .topics import MemberTopics, document_vectors, key_terms, member_tag_counts, shared_tags
 
 ASKS, PEERS = "asks what the other knows", "work on the same topics"
-_OFFERED = (ACCEPTED, ANSWER, AUTHOR)
 
 
 class Explainer:
@@ -52,7 +51,7 @@ class Explainer:
             asker, knower = (a, b) if relation == "a_asks_b" else (b, a)
             docs = {
                 str(ids[asker]): self._documents(asker, (ASKER,), t.expertise[knower]),
-                str(ids[knower]): self._documents(knower, _OFFERED, t.interest[asker]),
+                str(ids[knower]): self._documents(knower, OFFERING_CLASSES, t.interest[asker]),
             }
             summary = f"{ids[asker]} {ASKS.replace('the other', str(ids[knower]))}"
         texts = self._passages(docs, t.topic[a] + t.topic[b])

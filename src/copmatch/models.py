@@ -42,6 +42,10 @@ class ExportedModel:
     def variants(self) -> list[str]:
         return sorted(self.manifest.get("variants", {}))
 
+    def of_installed_model(self) -> bool:
+        """Whether this was exported from the installed model's weights (hashed once per process)."""
+        return self.manifest["source"]["weights_sha256"] == weights_sha256(bundled_model_path())
+
     def encoder(self, variant: str, batch_size: int = 16, threads: int = 0) -> OnnxEncoder:
         return OnnxEncoder(self.folder, self.manifest, variant, batch_size, threads)
 
@@ -92,10 +96,9 @@ def matching_encoder(
 
 
 def installed_export(data_dir: Path, model_id: str, variant: str) -> ExportedModel | None:
-    """An export of the installed model's weights that has ``variant`` (hashes the weights once)."""
-    source = weights_sha256(bundled_model_path())
+    """An export of the installed model's weights that has ``variant``."""
     for export in exports(data_dir, model_id):
-        if export.manifest["source"]["weights_sha256"] == source and variant in export.variants:
+        if variant in export.variants and export.of_installed_model():
             return export
     return None
 
@@ -149,7 +152,6 @@ def describe_encoder(encoder: Encoder) -> str:
 
 def status(data_dir: Path, model_id: str, check: bool = False) -> dict[str, Any]:
     """Exports found, their variants and whether they match the installed model."""
-    source = weights_sha256(bundled_model_path())
     found = []
     for export in exports(data_dir, model_id):
         entry = {
@@ -158,7 +160,7 @@ def status(data_dir: Path, model_id: str, check: bool = False) -> dict[str, Any]
                 v: {"file": meta["file"], "bytes": export.manifest["files"][meta["file"]]["bytes"]}
                 for v, meta in export.manifest["variants"].items()
             },
-            "matches_installed_model": export.manifest["source"]["weights_sha256"] == source,
+            "matches_installed_model": export.of_installed_model(),
             "exported_at": export.manifest.get("exported_at"),
             "tools": export.manifest.get("tools", {}),
         }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, OTHER, Corpus
+from .corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, OFFERING_CLASSES, OTHER, Corpus
 from .settings import Settings
 
 
@@ -82,7 +82,7 @@ def contribution_recency(corpus: Corpus, settings: Settings) -> np.ndarray:
     imported without a date is usually standing knowledge).
     """
     days = corpus.doc_days[corpus.contrib_doc]  # (n_contrib,)
-    answering = np.isin(corpus.contrib_class, (ACCEPTED, ANSWER, AUTHOR))
+    answering = np.isin(corpus.contrib_class, OFFERING_CLASSES)
     clock = np.sort(days[answering & np.isfinite(days)])
     since = len(clock) - np.searchsorted(clock, days, side="right")
     since = np.where(np.isfinite(days), since, 0)
@@ -99,7 +99,7 @@ def member_priors(corpus: Corpus, settings: Settings) -> MemberPriors:
     """
     n = corpus.n_members
     cls, member = corpus.contrib_class, corpus.contrib_member
-    answering = (cls == ACCEPTED) | (cls == ANSWER) | (cls == AUTHOR)
+    answering = np.isin(cls, OFFERING_CLASSES)
     documents = np.bincount(member, weights=answering, minlength=n)
     # Members with little content of their own lean on what they say about themselves.
     thin = 1.0 - np.minimum(documents / max(settings.cold_start_documents, 1), 1.0)

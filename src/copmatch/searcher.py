@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +42,6 @@ class Searcher:
         self,
         path: Path,
         manifest: dict,
-        dense: DenseIndex | Callable[[], DenseIndex],
         sparse: SparseIndex,
         passage_vectors: np.ndarray,
         profile_vectors: np.ndarray,
@@ -53,12 +51,11 @@ class Searcher:
         self.path = path
         self.manifest = manifest
         self.version: str = manifest["version"]
-        # Given, or a loader: small snapshots are scanned with numpy and never need FAISS's copy
-        # of the vectors (up to ~150 MB at exact_index_max), so it is read on first use only.
-        self._dense = dense if isinstance(dense, DenseIndex) else None
-        self._load_dense = None if isinstance(dense, DenseIndex) else dense
-        self._dense_lock = threading.Lock()
         self.dense_spec = DenseIndexSpec(**manifest["dense"]["passages"])
+        # Small snapshots are scanned with numpy and never need FAISS's copy of the vectors
+        # (up to ~150 MB at exact_index_max), so it is read on first use only (``dense``).
+        self._dense: DenseIndex | None = None
+        self._dense_lock = threading.Lock()
         self.sparse = sparse
         self.passage_vectors = passage_vectors
         self.profile_vectors = profile_vectors
@@ -93,11 +90,9 @@ class Searcher:
             )
         if encoder is not None:
             _check_encoder(path, manifest, encoder)
-        spec = DenseIndexSpec(**manifest["dense"]["passages"])
         return cls(
             path,
             manifest,
-            dense=lambda: DenseIndex.load(path / PASSAGES_FAISS, spec),
             sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
             # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
             passage_vectors=open_vectors(path / PASSAGE_VECTORS),
@@ -115,7 +110,7 @@ class Searcher:
         if self._dense is None:
             with self._dense_lock:
                 if self._dense is None:
-                    self._dense = self._load_dense()
+                    self._dense = DenseIndex.load(self.path / PASSAGES_FAISS, self.dense_spec)
         return self._dense
 
     @property

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, Corpus
+from .corpus import ASKER, OFFERING_CLASSES, Corpus
 from .rank import role_weights
 from .searcher import Searcher
 from .settings import Settings
@@ -93,7 +93,7 @@ def recency_weights(corpus: Corpus, half_life_days: float) -> np.ndarray:
 def member_topics(searcher: Searcher, doc_vectors: np.ndarray, settings: Settings) -> MemberTopics:
     corpus = searcher.corpus
     asked = corpus.contrib_class == ASKER
-    offered = np.isin(corpus.contrib_class, (ACCEPTED, ANSWER, AUTHOR))
+    offered = np.isin(corpus.contrib_class, OFFERING_CLASSES)
 
     def sums(weights: np.ndarray) -> sparse.csr_matrix:
         return sparse.csr_matrix(
