@@ -172,7 +172,7 @@ def thin_topics(searcher: Searcher, facts: list[dict], contributions: list, memb
     """Topics asked about at least health_min_topic_questions times with at most one answerer."""
     corpus = searcher.corpus
     questions = np.flatnonzero(corpus.doc_kinds == "question")
-    groups = question_topics(document_vectors(searcher)[questions], settings)
+    groups = question_topics(document_vectors(searcher, questions), settings)
     by_id = {f["id"]: f for f in facts}
     answers_of: dict[str, list[str]] = {}
     for f in facts:

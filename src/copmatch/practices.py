@@ -100,7 +100,7 @@ def related_practices(
     keep &= (corpus.doc_kinds[target] != "question") | (answers[target] > 0)
     target, relevance, passage, source = target[keep], relevance[keep], passage[keep], source[keep]
     top = np.argsort(-relevance, kind="stable")[: settings.practices_candidates]
-    vectors = document_vectors(searcher)[target[top]]
+    vectors = document_vectors(searcher, target[top])
     picked = top[mmr(relevance[top], vectors, limit, settings.practices_mmr_lambda)]
     texts = searcher.passage_texts([int(p) for p in passage[picked]])
     tags = {f["id"]: list(f.get("tags") or []) for f in facts}

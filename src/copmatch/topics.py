@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .corpus import ASKER, OFFERING_CLASSES, Corpus
+from .corpus import ASKER, OFFERING_CLASSES, Corpus, concat_ranges
 from .rank import role_weights
 from .searcher import Searcher
 from .settings import Settings
@@ -25,17 +25,26 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def document_vectors(searcher: Searcher) -> np.ndarray:
-    """(n_docs, dim) unit mean of each document's passage vectors; zero for a document without text."""
+def document_vectors(searcher: Searcher, rows: np.ndarray | None = None) -> np.ndarray:
+    """(n, dim) unit mean of each document's passage vectors, for every document or just
+    ``rows`` (then only their passages are read); zero for a document without text."""
     corpus = searcher.corpus
     dim = searcher.passage_vectors.shape[1] if corpus.n_passages else searcher.dimension
-    out = np.zeros((corpus.n_docs, dim), dtype=np.float32)
     ptr = searcher.doc_passage_ptr
-    has_text = np.flatnonzero(ptr[1:] > ptr[:-1])
+    every = rows is None
+    rows = np.arange(corpus.n_docs) if every else np.asarray(rows, dtype=np.int64)
+    counts = ptr[rows + 1] - ptr[rows]
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    has_text = np.flatnonzero(counts > 0)
     if len(has_text):
-        # Passages are stored in document order, so each document's passages are one run.
-        sums = np.add.reduceat(np.asarray(searcher.passage_vectors, dtype=np.float32), ptr[has_text], axis=0)
-        out[has_text] = normalise_rows(sums)
+        if every:  # every document: its passages are the whole matrix, in order
+            vectors, starts = np.asarray(searcher.passage_vectors, dtype=np.float32), ptr[rows[has_text]]
+        else:  # a few documents: read only their passages (a large snapshot reads row by row)
+            passages = concat_ranges(ptr, rows[has_text])
+            vectors = np.asarray(searcher.passage_vectors[passages], dtype=np.float32)
+            starts = np.concatenate(([0], np.cumsum(counts[has_text])[:-1]))
+        # Each document's passages are one run, so one reduceat sums them all.
+        out[has_text] = normalise_rows(np.add.reduceat(vectors, starts, axis=0))
     return out
 
 
