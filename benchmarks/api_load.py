@@ -197,7 +197,7 @@ def main(
         for config, stats in compared.items()
     ]
     checks = [
-        {"figure": f"paced: requests/s answered (offered {rate:g})", "value": paced["rps"], "target": f">= {rate:g}"},
+        {"figure": f"paced: requests/s answered (offered {rate:g})", "value": paced["rps"], "target": "-"},
         {
             "figure": "paced: queries answered / queries due",
             "value": f"{paced['requests'] - paced['failed']}/{paced['due']}",

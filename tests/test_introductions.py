@@ -110,6 +110,36 @@ def test_neighbour_pairs_match_a_brute_force_oracle():
     assert all(a < b and a % 2 == 0 and b % 2 == 0 for a, b in found)
 
 
+def test_two_suggest_runs_at_once_both_succeed_and_store_each_pair_once(brokering):
+    """Two brokers asking the server for suggestions at the same moment: both get an answer
+    (no failure on the pair-stored-once rule) and no pair is suggested twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(brokering.suggest_introductions, 20) for _ in range(2)]
+        first, second = (run.result(timeout=300) for run in runs)
+    assert first or second
+    assert not pairs(first) & pairs(second)
+    stored = [(i.member_a, i.member_b) for i in brokering.list_introductions()]
+    assert len(stored) == len(set(stored)) == len(first) + len(second)
+
+
+def test_explained_relation_is_the_largest_term_of_the_score_at_any_power():
+    """The reasons name the relation that added most to the score: the explainer and the
+    scorer share MemberTopics.pair_terms, so they agree whatever intro_similarity_power is."""
+    # Member 0 asks about axis 0, which member 1 knows; both also work on nearby topics.
+    topic = np.array([[1.0, 0.0], [0.9, np.sqrt(1 - 0.81)]])
+    interest = np.array([[1.0, 0.0], [0.0, 0.0]])
+    expertise = np.array([[0.0, 0.0], [0.6, 0.8]])
+    topics = MemberTopics(topic, interest, expertise, np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    a, b = np.array([0]), np.array([1])
+    for power, winner in ((1.0, 0), (4.0, 2)):  # asking wins at power 1, the closer peer tie at 4
+        scored = score_pairs(topics, a, b, peer_weight=0.5, power=power)
+        terms = topics.pair_terms(a, b, scored.peer, scored.a_asks_b, scored.b_asks_a, 0.5, power)
+        assert int(np.argmax([t[0] for t in terms])) == winner
+        assert scored.score[0] == pytest.approx(sum(t[0] for t in terms))
+
+
 def test_score_pairs_matches_the_formula_written_out():
     rng = np.random.default_rng(5)
 

@@ -53,6 +53,7 @@ class Community:
         self._searcher: Searcher | None = None
         self._priors: MemberPriors | None = None
         self._lock = threading.Lock()
+        self._suggest_lock = threading.Lock()
         self._batcher = None  # set when serving (enable_query_batching)
 
     @classmethod
@@ -230,9 +231,12 @@ class Community:
         from .introductions import suggest
         from .silos import ensure_silos
 
-        ensure_silos(self.store, self.settings)
-        searcher, _ = self._current_searcher()
-        return suggest(self.store, searcher, self.settings, limit=limit, per_member=per_member, broker=broker)
+        # One run at a time: two brokers suggesting at once would both pick the best free pairs,
+        # and the second insert would fail on the pair stored once (a 500 over HTTP).
+        with self._suggest_lock:
+            ensure_silos(self.store, self.settings)
+            searcher, _ = self._current_searcher()
+            return suggest(self.store, searcher, self.settings, limit=limit, per_member=per_member, broker=broker)
 
     def list_introductions(self, status: str | None = None) -> list[Introduction]:
         from .introduction_review import list_introductions

@@ -36,12 +36,17 @@ class Explainer:
     def __call__(self, a: int, b: int, similarity: dict[str, float]) -> dict:
         t, ids = self.topics, self.corpus.member_ids
         id_a, id_b = str(ids[a]), str(ids[b])
-        active = t.asking + t.offering
-        strengths = {
-            "a_asks_b": similarity["a_asks_b"] * np.sqrt(t.asking[a] * t.offering[b]),
-            "b_asks_a": similarity["b_asks_a"] * np.sqrt(t.asking[b] * t.offering[a]),
-            "peer": self.settings.intro_peer_weight * similarity["peer"] * np.sqrt(active[a] * active[b]),
-        }
+        # The relation that added most to the pair's score is the one the reasons tell.
+        terms = t.pair_terms(
+            a,
+            b,
+            similarity["peer"],
+            similarity["a_asks_b"],
+            similarity["b_asks_a"],
+            self.settings.intro_peer_weight,
+            self.settings.intro_similarity_power,
+        )
+        strengths = dict(zip(("a_asks_b", "b_asks_a", "peer"), terms, strict=True))
         relation = max(strengths, key=lambda key: strengths[key])
         if relation == "peer":
             # Each member's documents closest to what the other works on: the common ground.

@@ -66,10 +66,8 @@ def score_pairs(
     peer = cos(topics.topic[a], topics.topic[b])
     a_asks_b = cos(topics.interest[a], topics.expertise[b])
     b_asks_a = cos(topics.interest[b], topics.expertise[a])
-    asking, offering = topics.asking, topics.offering
-    active = asking + offering
-    need = a_asks_b**power * np.sqrt(asking[a] * offering[b]) + b_asks_a**power * np.sqrt(asking[b] * offering[a])
-    score = need + peer_weight * peer**power * np.sqrt(active[a] * active[b])
+    a_needs_b, b_needs_a, peers = topics.pair_terms(a, b, peer, a_asks_b, b_asks_a, peer_weight, power)
+    score = a_needs_b + b_needs_a + peers
     return ScoredPairs(a, b, score, peer, a_asks_b, b_asks_a)
 
 

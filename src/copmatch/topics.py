@@ -10,6 +10,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -88,6 +89,20 @@ class MemberTopics:
     expertise: np.ndarray  # (n_members, dim) unit: what they answered or wrote; zero if none
     asking: np.ndarray  # (n_members,) recency-weighted questions asked, over the busiest member's total
     offering: np.ndarray  # (n_members,) recency-weighted answers and documents, same scale
+
+    def pair_terms(
+        self, a: Any, b: Any, peer: Any, a_asks_b: Any, b_asks_a: Any, peer_weight: float, power: float
+    ) -> tuple[Any, Any, Any]:
+        """The three parts of an introduction's score, for member rows ``a`` and ``b`` (arrays
+        or single rows) given their topic cosines: a asks what b knows, b asks what a knows,
+        and the two work on the same topics. Each cosine counts to ``power``, scaled by how
+        active the members are in that role. One formula for scoring and for explaining."""
+        active = self.asking + self.offering
+        return (
+            a_asks_b**power * np.sqrt(self.asking[a] * self.offering[b]),
+            b_asks_a**power * np.sqrt(self.asking[b] * self.offering[a]),
+            peer_weight * peer**power * np.sqrt(active[a] * active[b]),
+        )
 
 
 def recency_weights(corpus: Corpus, half_life_days: float) -> np.ndarray:
