@@ -34,8 +34,8 @@ import httpx
 import typer
 
 from copmatch import Community, Settings
-from copmatch.keys import create_key
 from copmatch.sample import documents_path, members_path, questions
+from copmatch.services.keys import create_key
 from results import HERE, record
 
 app = typer.Typer(add_completion=False)

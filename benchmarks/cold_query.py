@@ -35,7 +35,7 @@ GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None  # for t
 QUERY = "our booster pump vibrates after a bearing change"
 # The CLI entry point with the checkout's models/ hidden, so only the data dir's exports count.
 LAUNCHER = (
-    "import sys; import copmatch.models as m; m.project_models_dir = lambda: None; "
+    "import sys; import copmatch.embedding.exports as m; m.project_models_dir = lambda: None; "
     "from copmatch.cli import main; sys.argv = ['copmatch'] + sys.argv[1:]; main()"
 )
 

@@ -25,9 +25,9 @@ import numpy as np
 import typer
 
 from copmatch import Settings
-from copmatch.embed import Embedder
-from copmatch.models import MODELS_DIR, ExportedModel, exports
-from copmatch.onnx_export import export_model
+from copmatch.embedding.encoder import Embedder
+from copmatch.embedding.export import export_model
+from copmatch.embedding.exports import MODELS_DIR, ExportedModel, exports
 from expert_metrics import per_question
 from expert_setup import Prepared, prepare
 from results import HERE, SHARED_DUMPS, record

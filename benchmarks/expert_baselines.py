@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from copmatch.corpus import ACCEPTED, ANSWER
 from copmatch.index.sparse import SparseIndex
-from copmatch.searcher import Searcher
+from copmatch.ranking.corpus import ACCEPTED, ANSWER
+from copmatch.ranking.retrieval import Searcher
 
 
 class Baselines:

@@ -23,7 +23,7 @@ import numpy as np
 import typer
 
 from copmatch import Settings
-from copmatch.embed import Embedder
+from copmatch.embedding.encoder import Embedder
 from expert_baselines import Baselines
 from expert_ceiling_report import ceiling_rows, oracle_settings_rows, ratio_rows, signal_rows, tuning_rows
 from expert_finding import baseline_rankings, retrieve_all, variant_rankings

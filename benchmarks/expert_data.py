@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from copmatch.text import html_to_text
+from copmatch.ingest.html import html_to_text
 
 POSTS, USERS = "Posts.xml", "Users.xml"
 QUESTION, ANSWER = "1", "2"

@@ -22,9 +22,9 @@ import numpy as np
 import typer
 
 from copmatch import Settings
-from copmatch.embed import Embedder
-from copmatch.experts import Retrieved, retrieve, score_members
-from copmatch.rank import member_priors
+from copmatch.embedding.encoder import Embedder
+from copmatch.ranking.scores import member_priors
+from copmatch.services.experts import Retrieved, retrieve, score_members
 from expert_baselines import Baselines
 from expert_metrics import per_question
 from expert_report import (

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from copmatch import Settings
-from copmatch.experts import score_members
-from copmatch.rank import member_priors
+from copmatch.ranking.scores import member_priors
+from copmatch.services.experts import score_members
 from expert_metrics import CUTOFF
 from expert_setup import Prepared
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from copmatch import Community, ExpertQuery, Settings
-from copmatch.embed import Embedder
-from copmatch.searcher import Searcher
+from copmatch.embedding.encoder import Embedder
+from copmatch.ranking.retrieval import Searcher
 from expert_data import HistorySplit, TestQuestion, split_dump
 from expert_metrics import Judged
 

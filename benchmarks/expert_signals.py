@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from copmatch.corpus import ACCEPTED, ANSWER, ASKER
-from copmatch.graph import load_graph
-from copmatch.text import parse_tags
+from copmatch.ingest.stackexchange import parse_tags
+from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER
+from copmatch.services.graph import load_graph
 from expert_data import POSTS, _rows
 from expert_metrics import CUTOFF
 from expert_setup import Prepared

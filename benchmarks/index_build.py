@@ -17,7 +17,7 @@ import time
 import typer
 
 from copmatch import Community, Settings
-from copmatch.embed import Embedder
+from copmatch.embedding.encoder import Embedder
 from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)

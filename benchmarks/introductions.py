@@ -30,10 +30,10 @@ import numpy as np
 import typer
 
 from copmatch import Community, Settings
-from copmatch.embed import Embedder
-from copmatch.graph import ANSWERED, interactions, load_graph, pair
+from copmatch.embedding.encoder import Embedder
 from copmatch.ingest.stackexchange import read_dump
-from copmatch.introductions import candidate_pairs
+from copmatch.services.brokering.suggest import candidate_pairs
+from copmatch.services.graph import ANSWERED, interactions, load_graph, pair
 from expert_data import split_dump
 from results import HERE, SHARED_DUMPS, record
 

@@ -28,8 +28,8 @@ import numpy as np
 import typer
 
 from copmatch import Community, Settings
-from copmatch.experts import ExpertQuery, rank_experts, retrieve, score_members
 from copmatch.sample import documents_path, members_path, questions
+from copmatch.services.experts import ExpertQuery, rank_experts, retrieve, score_members
 from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)

@@ -10,20 +10,14 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from copmatch import Community, Settings  # noqa: E402
-from copmatch.embed import Embedder  # noqa: E402
-
-DATA = Path(__file__).parent / "data"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "stackexchange"
+from copmatch import Community
+from copmatch.embedding.encoder import Embedder
+from tests.support import DATA, open_community
 
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder(batch_size=16)
-
-
-def open_community(path: Path, embedder: Embedder, settings: Settings | None = None) -> Community:
-    return Community(path, settings or Settings(), embedder=embedder)
 
 
 @pytest.fixture(scope="session")
@@ -56,10 +50,3 @@ def sample_built(tmp_path_factory, embedder) -> Community:
     community.import_jsonl(members_path(), documents_path())
     community.build_index()
     return community
-
-
-def dump_dir(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not (path / "Posts.xml").is_file():
-        pytest.skip(f"development dump {path} is not present (../shared beside the repo)")
-    return path

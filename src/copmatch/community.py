@@ -16,24 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .embed import Encoder, EncoderIdentity, bundled_model_path, weights_sha256
-from .errors import InvalidQueryError
-from .experts import Expert, ExpertAnswers, ExpertQuery, rank_experts, validate_query
-from .index.snapshot import SnapshotDir, read_manifest, verify
-from .indexing import BuildReport, build_index
-from .ingest.jsonl import read_import_objects, read_jsonl_import
-from .models import MODELS_DIR, ExportedModel, build_encoder, installed_export, query_encoder
-from .progress import Progress, from_cumulative
-from .rank import MemberPriors, member_priors
-from .searcher import Searcher, snapshot_encoder
-from .settings import Settings
-from .store import ImportSummary, Store
+from copmatch.embedding.choice import build_encoder, query_encoder
+from copmatch.embedding.encoder import Encoder, EncoderIdentity, bundled_model_path, weights_sha256
+from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
+from copmatch.errors import InvalidQueryError
+from copmatch.index.snapshot import SnapshotDir, read_manifest, verify
+from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import
+from copmatch.progress import Progress, from_cumulative
+from copmatch.ranking.retrieval import Searcher, snapshot_encoder
+from copmatch.ranking.scores import MemberPriors, member_priors
+from copmatch.services.build import BuildReport, build_index
+from copmatch.services.experts import Expert, ExpertAnswers, ExpertQuery, rank_experts, validate_query
+from copmatch.settings import Settings
+from copmatch.store.store import ImportSummary, Store
 
 if TYPE_CHECKING:
-    from .health import HealthReport
-    from .introduction_review import Introduction
-    from .practices import Practice
-    from .silos import SiloSummary
+    from copmatch.services.brokering.review import Introduction
+    from copmatch.services.health import HealthReport
+    from copmatch.services.practices import Practice
+    from copmatch.services.silos import SiloSummary
 
 DB_FILE = "copmatch.sqlite"
 
@@ -77,7 +78,7 @@ class Community:
     # --- encoders: ONNX exports for torch-free queries -----------------------------------
     def export_encoder(self, int8: bool = False, out_dir: Path | None = None) -> ExportedModel:
         """Export the bundled model as ONNX (fp32, and int8 if asked) into the data dir's models/."""
-        from .onnx_export import export_model
+        from copmatch.embedding.export import export_model
 
         return export_model(out_dir or self.data_dir / MODELS_DIR, int8=int8, model_id=self.settings.model_id)
 
@@ -88,7 +89,7 @@ class Community:
         return self.export_encoder(int8=self.settings.encoder_variant == "int8")
 
     def encoder_status(self, check: bool = False) -> dict[str, Any]:
-        from .models import status
+        from copmatch.embedding.exports import status
 
         return status(self.data_dir, self.settings.model_id, check)
 
@@ -106,7 +107,7 @@ class Community:
         return self.store.import_batch(read_import_objects(members, documents, self.store.member_ids()))
 
     def import_stackexchange(self, dump_dir: Path, progress: Progress | None = None) -> ImportSummary:
-        from .ingest.stackexchange import dump_size, read_dump
+        from copmatch.ingest.stackexchange import dump_size, read_dump
 
         advance = None
         if progress:
@@ -174,7 +175,7 @@ class Community:
     def enable_query_batching(self) -> None:
         """Share model calls between concurrent queries (the HTTP server turns this on), as the
         ``serve_*`` settings say: how many calls run at once and on how many threads each."""
-        from .batching import MicroBatcher
+        from copmatch.embedding.batching import MicroBatcher
 
         if self._batcher is None:
             settings = self.settings
@@ -194,7 +195,7 @@ class Community:
         self, text: str | None = None, like: str | None = None, kinds: Collection[str] | None = None, limit: int = 10
     ) -> list[Practice]:
         """Practice documents and answered questions on the topic of TEXT, or like document LIKE."""
-        from .practices import DEFAULT_KINDS, like_document, related_practices, validate_kinds
+        from copmatch.services.practices import DEFAULT_KINDS, like_document, related_practices, validate_kinds
 
         validate_kinds(kinds, (*DEFAULT_KINDS, "answer", "comment"))
         if (text is None) == (like is None):
@@ -214,13 +215,13 @@ class Community:
         return related_practices(searcher, facts, vector, text, self.settings, kinds, limit, exclude)
 
     def silos(self) -> SiloSummary:
-        from .silos import summarise
+        from copmatch.services.silos import summarise
 
         return summarise(self.store)
 
     def infer_silos(self) -> SiloSummary:
         """Infer silos from the interaction graph (only for data imported without silos)."""
-        from .silos import infer_and_store
+        from copmatch.services.silos import infer_and_store
 
         return infer_and_store(self.store, self.settings)
 
@@ -228,8 +229,8 @@ class Community:
         self, limit: int = 20, per_member: int | None = None, broker: str | None = None
     ) -> list[Introduction]:
         """New cross-silo introductions, stored as suggested for a broker to review."""
-        from .introductions import suggest
-        from .silos import ensure_silos
+        from copmatch.services.brokering.suggest import suggest
+        from copmatch.services.silos import ensure_silos
 
         # One run at a time: two brokers suggesting at once would both pick the best free pairs,
         # and the second insert would fail on the pair stored once (a 500 over HTTP).
@@ -239,12 +240,12 @@ class Community:
             return suggest(self.store, searcher, self.settings, limit=limit, per_member=per_member, broker=broker)
 
     def list_introductions(self, status: str | None = None) -> list[Introduction]:
-        from .introduction_review import list_introductions
+        from copmatch.services.brokering.review import list_introductions
 
         return list_introductions(self.store, status)
 
     def get_introduction(self, introduction_id: int) -> Introduction:
-        from .introduction_review import get_introduction
+        from copmatch.services.brokering.review import get_introduction
 
         return get_introduction(self.store, introduction_id)
 
@@ -252,21 +253,21 @@ class Community:
         self, introduction_id: int, decision: str, broker: str | None = None, note: str | None = None
     ) -> Introduction:
         """approve, reject, snooze, or mark introduced; an invalid move raises InvalidTransitionError."""
-        from .introduction_review import decide
+        from copmatch.services.brokering.review import decide
 
         return decide(self.store, introduction_id, decision, broker, note)
 
     def introduction_outcome(
         self, introduction_id: int, outcome: str, broker: str | None = None, note: str | None = None
     ) -> Introduction:
-        from .introduction_review import record_outcome
+        from copmatch.services.brokering.review import record_outcome
 
         return record_outcome(self.store, introduction_id, outcome, broker, note)
 
     def health(self) -> HealthReport:
         """Core group, weak ties, silos, unanswered questions, thin topics, bridges."""
-        from .health import community_health
-        from .silos import ensure_silos
+        from copmatch.services.health import community_health
+        from copmatch.services.silos import ensure_silos
 
         ensure_silos(self.store, self.settings)
         searcher, _ = self._current_searcher()

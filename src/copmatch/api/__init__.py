@@ -1,5 +1,5 @@
 """The HTTP API (FastAPI): ``create_app(data_dir)``; served by ``copmatch serve``."""
 
-from .app import create_app
+from copmatch.api.app import create_app
 
 __all__ = ["create_app"]

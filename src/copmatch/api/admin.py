@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from .deps import CommunityDep, JobsDep, admin
-from .schemas import ImportRequest, ImportResponse, JobOut
+from copmatch.api.deps import CommunityDep, JobsDep, admin
+from copmatch.api.schemas import ImportRequest, ImportResponse, JobOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin)])
 

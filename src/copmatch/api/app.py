@@ -14,11 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..community import Community
-from ..errors import CopmatchError
-from ..jobs import RebuildJobs
-from ..settings import Settings
-from . import admin, brokering, routes
+from copmatch.api import admin, brokering, experts
+from copmatch.api.jobs import RebuildJobs
+from copmatch.community import Community
+from copmatch.errors import CopmatchError
+from copmatch.settings import Settings
 
 log = logging.getLogger("copmatch.api")
 
@@ -45,7 +45,7 @@ def create_app(data_dir: Path, settings: Settings | None = None, community: Comm
             app.state.community.close()
 
     app = FastAPI(title="copmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.include_router(routes.router)
+    app.include_router(experts.router)
     app.include_router(brokering.members_router)
     app.include_router(brokering.brokers_router)
     app.include_router(admin.router)

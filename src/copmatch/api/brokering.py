@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
-from ..keys import ApiKey
-from .deps import CommunityDep, broker, member
-from .schemas import MAX_LIMIT, MAX_TEXT_CHARS, Strict
+from copmatch.api.deps import CommunityDep, broker, member
+from copmatch.api.schemas import MAX_LIMIT, MAX_TEXT_CHARS, Strict
+from copmatch.services.keys import ApiKey
 
 members_router = APIRouter(prefix="/v1", tags=["brokering"], dependencies=[Depends(member)])
 brokers_router = APIRouter(prefix="/v1/introductions", tags=["introductions"])

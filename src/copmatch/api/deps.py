@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from ..community import Community
-from ..jobs import RebuildJobs
-from ..keys import ApiKey, authenticate
+from copmatch.api.jobs import RebuildJobs
+from copmatch.community import Community
+from copmatch.services.keys import ApiKey, authenticate
 
 _api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key from `copmatch keys create`."

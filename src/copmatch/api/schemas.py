@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..experts import Expert
-from ..settings import Settings
+from copmatch.services.experts import Expert
+from copmatch.settings import Settings
 
 _DEFAULTS = Settings()
 MAX_TEXT_CHARS = _DEFAULTS.max_query_chars

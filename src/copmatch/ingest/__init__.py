@@ -1,1 +1,1 @@
-"""Import sources: each turns its own format into validated records (copmatch.records)."""
+"""Import sources: each turns its own format into validated records (copmatch.store.records)."""

@@ -12,10 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecordError, SourceNotFoundError
-from ..records import Contribution, Document, ImportBatch, Member, role_for_kind
-
-Progress = Callable[[int], None]
+from copmatch.errors import RecordError, SourceNotFoundError
+from copmatch.progress import Advance
+from copmatch.store.records import Contribution, Document, ImportBatch, Member, role_for_kind
 
 _MEMBER_FIELDS = {"id", "name", "silo", "bio", "skills", "roles", "opt_out", "created_at"}
 _DOCUMENT_FIELDS = {
@@ -37,7 +36,7 @@ def read_jsonl_import(
     members_path: Path | None,
     documents_path: Path | None,
     known_member_ids: set[str] = frozenset(),
-    progress: Progress | None = None,
+    progress: Advance | None = None,
 ) -> ImportBatch:
     """Read and validate a members file and/or a documents file into one batch."""
     return _batch(
@@ -86,7 +85,7 @@ def _batch(source: str, members: Source | None, documents: Source | None, known_
     return batch
 
 
-def _file_objects(path: Path, progress: Progress | None) -> Iterator[tuple[int, Any]]:
+def _file_objects(path: Path, progress: Advance | None) -> Iterator[tuple[int, Any]]:
     """(line number, decoded JSON) for each non-blank line of a JSONL file."""
     if not path.is_file():
         raise SourceNotFoundError(f"{path}: no such file.", hint="Check the path passed to the import command.")

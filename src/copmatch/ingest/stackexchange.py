@@ -8,6 +8,7 @@ The mapping is a contract (see DESIGN.md): member id = user ``Id``, document id 
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 
 from copmatch.errors import RecordError, SourceNotFoundError
-from copmatch.records import Contribution, Document, ImportBatch, Member, role_for_kind
-from copmatch.text import html_to_text, parse_tags
+from copmatch.ingest.html import html_to_text
+from copmatch.store.records import Contribution, Document, ImportBatch, Member, role_for_kind
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,20 @@ _PROGRESS_EVERY = 1 << 20
 _DUMP_HINT = (
     "Point at an unpacked StackExchange dump folder: the one holding Posts.xml (and Users.xml, if you have it)."
 )
+
+
+_ANGLE_TAG = re.compile(r"<([^<>]*)>")
+
+
+def parse_tags(raw: str) -> tuple[str, ...]:
+    """Tags from a StackExchange ``Tags`` field: ``<a><b>`` (older dumps) or ``|a|b|`` (newer).
+
+    Order is kept and duplicates and blanks dropped.
+    """
+    raw = (raw or "").strip()
+    parts = _ANGLE_TAG.findall(raw) if raw.startswith("<") else raw.split("|")
+    tags = (part.strip() for part in parts)
+    return tuple(dict.fromkeys(tag for tag in tags if tag))
 
 
 def dump_size(dump_dir: Path) -> int:

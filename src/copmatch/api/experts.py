@@ -1,0 +1,44 @@
+"""Member-facing routes: experts, batch experts, member and document lookups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from copmatch.api.deps import CommunityDep, member
+from copmatch.api.schemas import BatchExpertsRequest, BatchExpertsResponse, ExpertsRequest, ExpertsResponse
+from copmatch.services.experts import ExpertQuery
+
+router = APIRouter(prefix="/v1", tags=["members"], dependencies=[Depends(member)])
+
+
+@router.post("/experts", response_model=ExpertsResponse, summary="Who knows about this?")
+def experts(body: ExpertsRequest, community: CommunityDep) -> dict[str, Any]:
+    """Members ranked for the text, each with the evidence behind their score."""
+    query = ExpertQuery(body.text, body.limit, tuple(body.exclude), body.candidates)
+    answers = community.answer_experts([query])
+    return {"index_version": answers.index_version, "experts": [e.to_dict() for e in answers.results[0]]}
+
+
+@router.post("/experts/batch", response_model=BatchExpertsResponse, summary="Experts for many queries")
+def experts_batch(body: BatchExpertsRequest, community: CommunityDep) -> dict[str, Any]:
+    """One ranking per query, in order; the texts are encoded together."""
+    queries = [ExpertQuery(q.text, body.limit, tuple(q.exclude), q.candidates, q.id) for q in body.queries]
+    answers = community.answer_experts(queries)
+    return {
+        "index_version": answers.index_version,
+        "results": [
+            {"id": q.id, "experts": [e.to_dict() for e in found]} for q, found in zip(queries, answers.results)
+        ],
+    }
+
+
+@router.get("/members/{member_id}", summary="One member")
+def get_member(member_id: str, community: CommunityDep) -> dict[str, Any]:
+    return {"ok": True, "member": community.store.get_member(member_id)}
+
+
+@router.get("/documents/{document_id}", summary="One document")
+def get_document(document_id: str, community: CommunityDep) -> dict[str, Any]:
+    return {"ok": True, "document": community.store.get_document(document_id)}

@@ -1,0 +1,128 @@
+"""Admin commands: imports, API keys, the HTTP server, the settings list."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from copmatch.cli import render
+from copmatch.cli.common import open_community, print_json, state
+from copmatch.errors import CopmatchError
+from copmatch.settings import Settings
+
+import_app = typer.Typer(help="Import members and documents into the store.", no_args_is_help=True)
+
+
+@import_app.command("jsonl")
+def import_jsonl(
+    members: Annotated[Path | None, typer.Option(help="Members JSONL file.")] = None,
+    documents: Annotated[Path | None, typer.Option(help="Documents JSONL file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Import native JSONL members and/or documents (all or nothing)."""
+    if members is None and documents is None:
+        raise CopmatchError("Nothing to import.", hint="Pass --members FILE and/or --documents FILE.")
+    with render.progress_bars() as bars:
+        summary = open_community().import_jsonl(members, documents, progress=bars)
+    _show_summary(summary, as_json)
+
+
+@import_app.command("stackexchange")
+def import_stackexchange(
+    dump_dir: Annotated[Path, typer.Argument(help="Folder with Posts.xml (and Users.xml if present).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Import a StackExchange data dump: questions, answers, their owners."""
+    with render.progress_bars() as bars:
+        summary = open_community().import_stackexchange(dump_dir, progress=bars)
+    _show_summary(summary, as_json)
+
+
+def _show_summary(summary: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(asdict(summary))
+    else:
+        render.console.print(render.key_value_table("Imported", asdict(summary)))
+
+
+keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="member, broker or admin (each includes the ones before).")],
+    member: Annotated[str | None, typer.Option(help="The member this key belongs to.")] = None,
+    label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create an API key. The key is printed once and never stored in clear."""
+    from copmatch.services.keys import create_key
+
+    key, secret = create_key(open_community().store, role, member, label)
+    if as_json:
+        print_json({"id": key.id, "role": key.role, "member_id": key.member_id, "key": secret})
+        return
+    render.console.print(f"Key {key.id} ({key.role}) — copy it now, it is not shown again:")
+    render.console.print(secret, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List API keys (ids, roles, members; never the keys themselves)."""
+    keys = open_community().store.api_keys()
+    if as_json:
+        print_json(keys)
+        return
+    render.console.print(render.rows_table("API keys", keys))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")]) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    from copmatch.services.keys import revoke_key
+
+    revoke_key(open_community().store, key_id)
+    render.console.print(f"Revoked key {key_id}.")
+
+
+def show_settings(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List every ranking and index setting with its default and meaning."""
+    rows = Settings.describe()
+    if as_json:
+        print_json([{"name": n, "default": d, "help": h} for n, d, h in rows])
+        return
+    render.console.print(render.key_value_table("Settings", {n: f"{d}  [dim]{h}[/dim]" for n, d, h in rows}))
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback unless you mean to expose it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    encoder_workers: Annotated[
+        int | None, typer.Option(min=1, max=8, help="Query-encoder calls at once (setting serve_encoder_workers).")
+    ] = None,
+    encoder_threads: Annotated[
+        int | None, typer.Option(min=0, max=64, help="Threads per encoder call, 0 = per core (serve_encoder_threads).")
+    ] = None,
+    encoder_batch: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Most queries per encoder call (setting serve_max_batch).")
+    ] = None,
+    encoder: Annotated[
+        str, typer.Option(help="Encoder of rebuilds started through the API: fp32, or int8 (as index build --encoder).")
+    ] = "fp32",
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from copmatch.api import create_app
+
+    overrides = {
+        "serve_encoder_workers": encoder_workers,
+        "serve_encoder_threads": encoder_threads,
+        "serve_max_batch": encoder_batch,
+    }
+    settings = Settings(encoder_variant=encoder).with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+    render.err_console.print(f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})")
+    uvicorn.run(create_app(state.data_dir, settings), host=host, port=port, log_level="warning")

@@ -1,0 +1,116 @@
+"""Index and encoder commands: build and inspect snapshots, export the model to ONNX."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from copmatch.cli import render
+from copmatch.cli.common import open_community, print_json
+from copmatch.embedding.choice import describe_encoder
+from copmatch.settings import Settings
+
+index_app = typer.Typer(help="Build and inspect the search indexes.", no_args_is_help=True)
+
+
+@index_app.command("build")
+def index_build(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    encoder: Annotated[
+        str, typer.Option(help="fp32, or int8 (faster, slightly less exact; needs: copmatch models export --int8).")
+    ] = "fp32",
+) -> None:
+    """Build a new index snapshot from the store and switch to it atomically."""
+    community = open_community(Settings(encoder_variant=encoder))
+    with render.progress_bars() as bars:
+        report = community.build_index(progress=bars)
+    if as_json:
+        print_json({**asdict(report), "passages_per_s": report.passages_per_s})
+        return
+    render.console.print(
+        render.key_value_table(
+            f"Index {report.version}",
+            {
+                "documents": report.documents,
+                "passages": report.passages,
+                "members": report.members,
+                "encoded (new or changed)": report.encoded,
+                "reused from cache": report.cached,
+                "time": f"{report.timings['total_s']:.2f} s ({report.passages_per_s:.0f} passages/s)",
+                "encoder": describe_encoder(community.embedder),
+                "path": report.path,
+            },
+        )
+    )
+
+
+@index_app.command("status")
+def index_status(
+    check: Annotated[bool, typer.Option(help="Verify every file's checksum against the manifest.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Show the snapshot being served, recent builds and store counts."""
+    status = open_community().index_status(check=check)
+    if as_json:
+        print_json(status)
+        return
+    manifest = status.get("manifest", {})
+    rows = {
+        "current snapshot": status["current"] or "none (run: copmatch index build)",
+        **{f"store {k}": v for k, v in status["store"].items()},
+    }
+    if manifest:
+        rows |= {
+            "model": manifest["model_id"],
+            "dimension": manifest["dimension"],
+            **{f"indexed {k}": v for k, v in manifest["counts"].items()},
+            "dense index": manifest["dense"]["passages"]["kind"],
+            "encoder": manifest.get("encoder", {}).get("variant", "fp32 (unrecorded)"),
+            "path": status["path"],
+        }
+    if check:
+        rows["checksums"] = "ok" if not status["damaged_files"] else f"DAMAGED: {status['damaged_files']}"
+    render.console.print(render.key_value_table("Index status", rows))
+
+
+models_app = typer.Typer(help="ONNX exports of the embedding model: fast, torch-free queries.", no_args_is_help=True)
+
+
+@models_app.command("export")
+def models_export(
+    int8: Annotated[bool, typer.Option("--int8", help="Also write the int8 (per-channel) quantized model.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Folder to export into (default: DATA_DIR/models).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the export manifest as JSON.")] = False,
+) -> None:
+    """Export the bundled model as ONNX with its tokenizer and a manifest (needs torch once)."""
+    exported = open_community().export_encoder(int8=int8, out_dir=out)
+    if as_json:
+        print_json({"folder": str(exported.folder), **exported.manifest})
+        return
+    variants = exported.manifest["variants"]
+    rows = {v: f"{m['file']} (min cosine to torch {m['min_cosine_vs_torch']:.4f})" for v, m in variants.items()}
+    render.console.print(render.key_value_table(f"Exported to {exported.folder}", rows))
+
+
+@models_app.command("status")
+def models_status(
+    check: Annotated[bool, typer.Option(help="Verify every exported file's checksum.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the ONNX exports found and whether they match the installed model."""
+    status = open_community().encoder_status(check=check)
+    if as_json:
+        print_json(status)
+        return
+    rows = {"searched": ", ".join(status["search_dirs"])}
+    for export in status["exports"]:
+        state_ = "matches the installed model" if export["matches_installed_model"] else "STALE: re-export"
+        if check:
+            state_ += "; files ok" if not export["damaged_files"] else f"; DAMAGED: {export['damaged_files']}"
+        rows[export["folder"]] = f"{', '.join(export['variants'])} — {state_}"
+    if not status["exports"]:
+        rows["exports"] = "none (run: copmatch models export); queries fall back to torch"
+    render.console.print(render.key_value_table("Encoder exports", rows))

@@ -1,0 +1,84 @@
+"""The embedding cache: vectors by (encoder, text hash), so unchanged text is never re-encoded."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from copmatch.embedding.encoder import Encoder
+from copmatch.progress import Advance
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model id, text hash) in a SQLite file beside the indexes.
+
+    Derived data: deleting it only costs re-encoding.
+    """
+
+    def __init__(self, path: Path, model_id: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model_id = model_id
+        self.conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model_id TEXT, text_hash TEXT, vector BLOB,"
+            " PRIMARY KEY (model_id, text_hash)) WITHOUT ROWID"
+        )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def get_many(self, hashes: Sequence[str], dimension: int) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT text_hash, vector FROM vectors WHERE model_id = ? AND text_hash IN ({marks})",
+                [self.model_id, *chunk],
+            )
+            for digest, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape[0] == dimension:
+                    found[digest] = vector
+        return found
+
+    def put_many(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                [(self.model_id, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)],
+            )
+
+
+def encode_cached(
+    embedder: Encoder, cache: EmbeddingCache, texts: Sequence[str], progress: Advance | None = None
+) -> tuple[np.ndarray, int]:
+    """Vectors for texts, encoding only those not cached. Returns (vectors, n_encoded)."""
+    hashes = [text_hash(t) for t in texts]
+    dimension = embedder.dimension
+    cached = cache.get_many(hashes, dimension)
+    missing = [i for i, h in enumerate(hashes) if h not in cached]
+    out = np.empty((len(texts), dimension), dtype=np.float32)  # (n_texts, dim)
+    if progress and len(texts) - len(missing):
+        progress(len(texts) - len(missing))
+    if missing:
+        # Duplicate texts are encoded once.
+        unique_rows = list({hashes[i]: i for i in missing}.values())
+        fresh = embedder.encode([texts[i] for i in unique_rows], progress=progress)
+        cache.put_many([hashes[i] for i in unique_rows], fresh)
+        cached.update({hashes[i]: v for i, v in zip(unique_rows, fresh)})
+        if progress and len(missing) > len(unique_rows):
+            progress(len(missing) - len(unique_rows))
+    for i, h in enumerate(hashes):
+        out[i] = cached[h]
+    return out, len({hashes[i] for i in missing})

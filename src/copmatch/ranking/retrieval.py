@@ -1,0 +1,201 @@
+"""A loaded snapshot: dense and sparse passage search plus the corpus arrays.
+
+Immutable once opened, so many threads may query it while a rebuild prepares the next.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from copmatch.embedding.encoder import EncoderIdentity
+from copmatch.errors import IndexMismatchError
+from copmatch.index.dense import DenseIndex, DenseIndexSpec
+from copmatch.index.snapshot import (
+    BM25_DIR,
+    CATALOG,
+    CORPUS,
+    PASSAGE_VECTORS,
+    PASSAGES_FAISS,
+    PROFILE_VECTORS,
+    PROFILES_BM25_DIR,
+    SNAPSHOT_FORMAT,
+    read_manifest,
+)
+from copmatch.index.sparse import SparseIndex
+from copmatch.index.vectors import open_vectors
+from copmatch.ranking.corpus import Corpus, concat_ranges
+
+
+@dataclass(frozen=True)
+class PassageCandidates:
+    ids: np.ndarray  # (n,) passage ids, unique
+    cos: np.ndarray  # (n,) exact cosine to the query
+    bm25: np.ndarray  # (n,) BM25 score (0 when no query term occurs)
+
+
+class Searcher:
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict,
+        sparse: SparseIndex,
+        passage_vectors: np.ndarray,
+        profile_vectors: np.ndarray,
+        profile_sparse: SparseIndex,
+        corpus: Corpus,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.version: str = manifest["version"]
+        self.dense_spec = DenseIndexSpec(**manifest["dense"]["passages"])
+        # Small snapshots are scanned with numpy and never need FAISS's copy of the vectors
+        # (up to ~150 MB at exact_index_max), so it is read on first use only (``dense``).
+        self._dense: DenseIndex | None = None
+        self._dense_lock = threading.Lock()
+        self.sparse = sparse
+        self.passage_vectors = passage_vectors
+        self.profile_vectors = profile_vectors
+        self.profile_sparse = profile_sparse
+        self.corpus = corpus
+        self.member_rows = corpus.member_rows()
+        # Small snapshots (exact index, vectors in memory) are searched by a numpy scan.
+        self._exact_scan = self.dense_spec.kind == "flat" and isinstance(passage_vectors, np.ndarray)
+        # Passages are written in document order, so each document's passages are one run.
+        self.doc_passage_ptr = np.searchsorted(corpus.passage_doc, np.arange(corpus.n_docs + 1))
+        self._member_order = np.argsort(corpus.contrib_member, kind="stable")
+        self._member_ptr = np.searchsorted(corpus.contrib_member[self._member_order], np.arange(corpus.n_members + 1))
+        self._catalog = sqlite3.connect(f"file:{path / CATALOG}?mode=ro", uri=True, check_same_thread=False)
+
+    @classmethod
+    def open(
+        cls, path: Path, model_id: str, dimension: int | None = None, encoder: EncoderIdentity | None = None
+    ) -> Searcher:
+        manifest = read_manifest(path)
+        if manifest.get("format") != SNAPSHOT_FORMAT:
+            raise IndexMismatchError(
+                f"The index at {path} has format {manifest.get('format')}; "
+                f"this copmatch reads format {SNAPSHOT_FORMAT}.",
+                hint="Rebuild with: copmatch index build",
+            )
+        if manifest.get("model_id") != model_id or (dimension and manifest.get("dimension") != dimension):
+            raise IndexMismatchError(
+                f"The index at {path} was built with {manifest.get('model_id')} "
+                f"({manifest.get('dimension')}-d vectors), but the query encoder is {model_id}"
+                + (f" ({dimension}-d)." if dimension else "."),
+                hint="Rebuild with: copmatch index build",
+            )
+        if encoder is not None:
+            _check_encoder(path, manifest, encoder)
+        return cls(
+            path,
+            manifest,
+            sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
+            # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
+            passage_vectors=open_vectors(path / PASSAGE_VECTORS),
+            profile_vectors=np.load(path / PROFILE_VECTORS),
+            profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
+            corpus=Corpus.load(path / CORPUS),
+        )
+
+    def close(self) -> None:
+        self._catalog.close()
+
+    @property
+    def dense(self) -> DenseIndex:
+        """The FAISS index of passage vectors, read from disk the first time it is asked for."""
+        if self._dense is None:
+            with self._dense_lock:
+                if self._dense is None:
+                    self._dense = DenseIndex.load(self.path / PASSAGES_FAISS, self.dense_spec)
+        return self._dense
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["dimension"])
+
+    def retrieve(
+        self,
+        query_vector: np.ndarray,
+        query_text: str,
+        dense_top_k: int,
+        sparse_top_k: int,
+        extra: np.ndarray | None = None,
+    ) -> PassageCandidates:
+        """Union of dense hits, BM25 hits and ``extra`` passages, each scored exactly both ways."""
+        if self.corpus.n_passages == 0:
+            empty = np.zeros(0)
+            return PassageCandidates(empty.astype(np.int64), empty, empty)
+        bm25_all = self.bm25_scores(query_text)  # (n_passages,)
+        parts = [_top_positive(bm25_all, sparse_top_k)] + ([extra] if extra is not None else [])
+        if self._exact_scan:
+            # Exact search reads every vector anyway; reading them here keeps every cosine, so
+            # the candidates need no second pass (and numpy's scan beats FAISS's single-query
+            # heap for a few hundred neighbours).
+            cos_all = self.passage_vectors @ query_vector  # (n_passages,)
+            flags = np.zeros(len(cos_all), dtype=bool)  # cheaper than sorting ids at this size
+            for part in (_top_k(cos_all, dense_top_k), *parts):
+                flags[part] = True
+            ids = np.flatnonzero(flags)
+            cos = cos_all[ids]
+        else:
+            found = self.dense.search(query_vector[None, :], dense_top_k)[1][0]
+            ids = np.unique(np.concatenate([found[found >= 0], *parts]).astype(np.int64))
+            cos = np.asarray(self.passage_vectors[ids]) @ query_vector  # approximate hits re-scored exactly
+        return PassageCandidates(ids, cos, bm25_all[ids])
+
+    def bm25_scores(self, query_text: str) -> np.ndarray:
+        return self.sparse.scores(query_text)  # (n_passages,)
+
+    def profile_bm25_scores(self, query_text: str) -> np.ndarray:
+        return self.profile_sparse.scores(query_text)  # (n_members,)
+
+    def passages_of_members(self, member_rows: np.ndarray) -> np.ndarray:
+        """Every passage of every document the given members contributed to."""
+        contrib = concat_ranges(self._member_ptr, member_rows)
+        docs = np.unique(self.corpus.contrib_doc[self._member_order[contrib]]).astype(np.int64)
+        return concat_ranges(self.doc_passage_ptr, docs)
+
+    def profile_cosines(self, query_vector: np.ndarray) -> np.ndarray:
+        return self.profile_vectors @ query_vector  # (n_members,)
+
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._catalog.execute(f"SELECT row, text FROM passages WHERE row IN ({marks})", ids)
+        return dict(rows.fetchall())
+
+
+def snapshot_encoder(manifest: dict) -> EncoderIdentity | None:
+    """The encoder a snapshot was built with (None for snapshots older than this record)."""
+    return EncoderIdentity.from_dict(manifest["encoder"]) if manifest.get("encoder") else None
+
+
+def _check_encoder(path: Path, manifest: dict, encoder: EncoderIdentity) -> None:
+    built = snapshot_encoder(manifest)
+    # Older snapshots were always encoded by sentence-transformers in fp32.
+    same = built == encoder if built is not None else encoder.variant == "fp32"
+    if not same:
+        raise IndexMismatchError(
+            f"The index at {path} was built with {built.describe() if built else 'fp32 (unrecorded)'}, "
+            f"but queries would be encoded with {encoder.describe()}.",
+            hint="Rebuild with: copmatch index build (or export the encoder it was built with: copmatch models export)",
+        )
+
+
+def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) <= k:
+        return positive
+    return positive[np.argpartition(-scores[positive], k - 1)[:k]]
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    if len(scores) <= k:
+        return np.arange(len(scores))
+    return np.argpartition(-scores, k - 1)[:k]

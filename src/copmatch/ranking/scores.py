@@ -1,0 +1,186 @@
+"""Ranking math: passage hits -> document relevance -> member scores. Pure numpy, no I/O.
+
+Scores are absolute (functions of cosine and BM25 values and of query-independent member
+facts, never of a query's own score distribution), so one member's scores can be compared
+across queries. The shape and every default are measured in benchmarks/expert_finding.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, OFFERING_CLASSES, OTHER, Corpus
+from copmatch.settings import Settings
+
+
+def passage_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> np.ndarray:
+    """Relevance in [0, 1] of each candidate passage from its cosine and BM25 score."""
+    dense = np.clip((cos - settings.dense_floor) / (1.0 - settings.dense_floor), 0.0, 1.0)
+    # Saturation keeps a long query's large BM25 sums from dwarfing the dense term.
+    lexical = bm25 / (bm25 + settings.lexical_saturation)
+    return (1.0 - settings.lexical_weight) * dense + settings.lexical_weight * lexical
+
+
+def profile_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> np.ndarray:
+    """Relevance in [0, 1] of each member's profile (bio, skills) to the query.
+
+    A bio is one short text about a whole person, so it sits closer to most queries than a
+    passage does: it gets a stricter floor, and its BM25 weight is separate because long
+    questions share common words with many bios.
+    """
+    dense = np.clip((cos - settings.profile_floor) / (1.0 - settings.profile_floor), 0.0, 1.0)
+    lexical = bm25 / (bm25 + settings.lexical_saturation)
+    return (1.0 - settings.profile_lexical_weight) * dense + settings.profile_lexical_weight * lexical
+
+
+@dataclass(frozen=True)
+class DocumentHits:
+    docs: np.ndarray  # (n_hit_docs,) int row of each document with a relevant passage
+    relevance: np.ndarray  # (n_hit_docs,) its best passage's relevance
+    best_passage: np.ndarray  # (n_hit_docs,) that passage's id
+
+
+def document_relevance(passages: np.ndarray, relevance: np.ndarray, passage_doc: np.ndarray) -> DocumentHits:
+    """A document is as relevant as its best passage."""
+    keep = relevance > 0
+    passages, relevance = passages[keep], relevance[keep]
+    docs = passage_doc[passages].astype(np.int64)
+    order = np.lexsort((-relevance, docs))
+    docs, passages, relevance = docs[order], passages[order], relevance[order]
+    first = np.r_[True, docs[1:] != docs[:-1]] if len(docs) else np.zeros(0, dtype=bool)
+    return DocumentHits(docs[first], relevance[first], passages[first])
+
+
+def role_weights(settings: Settings) -> np.ndarray:
+    weights = np.zeros(OTHER + 1, dtype=np.float64)
+    weights[ACCEPTED] = settings.role_weight_accepted
+    weights[ANSWER] = settings.role_weight_answer
+    weights[AUTHOR] = settings.role_weight_author
+    weights[ASKER] = settings.role_weight_asker
+    weights[OTHER] = settings.role_weight_other
+    return weights
+
+
+@dataclass(frozen=True)
+class MemberPriors:
+    """Query-independent facts about members, computed once per snapshot."""
+
+    prior: np.ndarray  # (n_members,) in (0, 1): how likely the member is to answer at all now
+    profile_weight: np.ndarray  # (n_members,) weight of the profile match, higher for thin content
+    recency: np.ndarray  # (n_contrib,) in (0, 1]: how much each contribution still counts
+
+
+def contribution_recency(corpus: Corpus, settings: Settings) -> np.ndarray:
+    """0.5 ** (answers posted in the community since the contribution / half-life).
+
+    Age is counted on the community's own clock (answers and authored documents posted
+    since), not in days: the development communities differ 30-fold in pace, and one
+    default in days was either blind to staleness on the fast one or forgot the slow one.
+    An undated contribution counts fully: nothing says it is stale (a practice document
+    imported without a date is usually standing knowledge).
+    """
+    days = corpus.doc_days[corpus.contrib_doc]  # (n_contrib,)
+    answering = np.isin(corpus.contrib_class, OFFERING_CLASSES)
+    clock = np.sort(days[answering & np.isfinite(days)])
+    since = len(clock) - np.searchsorted(clock, days, side="right")
+    since = np.where(np.isfinite(days), since, 0)
+    return 0.5 ** (since / settings.recency_half_life_answers)
+
+
+def member_priors(corpus: Corpus, settings: Settings) -> MemberPriors:
+    """Activity prior and profile weights of every member.
+
+    The prior is recency-weighted answering activity, saturating:
+    ``((a + a0) / (a + a0 + k)) ** prior_weight`` where ``a0`` is the activity every member
+    starts with (a newcomer is not "inactive"), optionally scaled towards the member's
+    smoothed acceptance rate.
+    """
+    n = corpus.n_members
+    cls, member = corpus.contrib_class, corpus.contrib_member
+    answering = np.isin(cls, OFFERING_CLASSES)
+    documents = np.bincount(member, weights=answering, minlength=n)
+    # Members with little content of their own lean on what they say about themselves.
+    thin = 1.0 - np.minimum(documents / max(settings.cold_start_documents, 1), 1.0)
+    profile_weight = settings.profile_weight + settings.cold_start_profile_weight * thin
+    recency = contribution_recency(corpus, settings)
+    # Asking can show a member is around; off by default (it did not help on the dev dumps).
+    kind = answering + settings.activity_question_weight * (cls == ASKER)
+    activity = np.bincount(member, weights=recency * kind, minlength=n) + settings.newcomer_activity
+    prior = (activity / (activity + settings.activity_saturation)) ** settings.prior_weight
+    if settings.prior_acceptance_share > 0:
+        prior = prior * (1.0 - settings.prior_acceptance_share + settings.prior_acceptance_share * _acceptance(corpus))
+    return MemberPriors(prior, profile_weight, recency)
+
+
+def _acceptance(corpus: Corpus) -> np.ndarray:
+    """Acceptance rate, smoothed towards the community's so one lucky answer is not 100%."""
+    cls, member, n = corpus.contrib_class, corpus.contrib_member, corpus.n_members
+    answers = np.bincount(member, weights=(cls == ACCEPTED) | (cls == ANSWER), minlength=n)
+    accepted = np.bincount(member, weights=cls == ACCEPTED, minlength=n)
+    base_rate = accepted.sum() / max(answers.sum(), 1.0)
+    return (accepted + 2.0 * base_rate) / (answers + 2.0)
+
+
+@dataclass(frozen=True)
+class MemberEvidence:
+    scores: np.ndarray  # (n_members,) content score >= 0
+    member: np.ndarray  # (n_counted,) member row of each counted contribution
+    doc_hit: np.ndarray  # (n_counted,) index into DocumentHits arrays
+    weight: np.ndarray  # (n_counted,) what the contribution added, best first per member
+
+
+def aggregate_members(
+    hits: DocumentHits, corpus: Corpus, settings: Settings, recency: np.ndarray | None = None
+) -> MemberEvidence:
+    """Document-centric aggregation: each contribution adds role x recency x relevance ** power.
+
+    The power makes a few strong matches outweigh many weak ones (a focused expert beats
+    a generalist); only a member's ``top_documents`` best contributions count, each worth
+    ``rank_decay`` times the previous.
+    """
+    contrib = corpus.contributions_of_docs(hits.docs)
+    # Position of each contribution's document within hits (docs are sorted, unique).
+    doc_hit = np.searchsorted(hits.docs, corpus.contrib_doc[contrib])
+    member = corpus.contrib_member[contrib].astype(np.int64)
+    weight = role_weights(settings)[corpus.contrib_class[contrib]] * hits.relevance[doc_hit] ** settings.relevance_power
+    if recency is not None:
+        weight = weight * recency[contrib]
+    order = np.lexsort((-weight, member))
+    member, doc_hit, weight = member[order], doc_hit[order], weight[order]
+    rank = _rank_within_groups(member)
+    counted = (rank < settings.top_documents) & (weight > 0)
+    decay = settings.rank_decay ** rank[counted]
+    scores = np.bincount(member[counted], weights=weight[counted] * decay, minlength=corpus.n_members)
+    return MemberEvidence(scores, member[counted], doc_hit[counted], weight[counted] * decay)
+
+
+def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal keys of a sorted array."""
+    if len(sorted_keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    run_lengths = np.diff(np.r_[starts, len(sorted_keys)])
+    return np.arange(len(sorted_keys)) - np.repeat(starts, run_lengths)
+
+
+def topical_match(content: np.ndarray, profile: np.ndarray, priors: MemberPriors, settings: Settings) -> np.ndarray:
+    """Content evidence plus the (cold-start weighted) profile match, saturated into (0, 1).
+
+    ``match_floor`` keeps a member with no matching document above zero, so between two
+    such members the prior still decides, and the saturation keeps volume from growing
+    the score without bound.
+    """
+    match = content + priors.profile_weight * profile + settings.match_floor
+    return match / (match + settings.match_saturation)
+
+
+def blend(content: np.ndarray, profile: np.ndarray, priors: MemberPriors, settings: Settings) -> np.ndarray:
+    """Final member score in (0, 1): topical match times the activity prior.
+
+    The match is built from absolute cosine and BM25 values and the prior does not depend on
+    the query, so a member's scores for two queries differ only through the match: they are
+    comparable across queries.
+    """
+    return topical_match(content, profile, priors, settings) * priors.prior

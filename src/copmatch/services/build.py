@@ -1,0 +1,190 @@
+"""Index builds: store -> passages -> vectors (cached) -> FAISS + BM25 -> a new snapshot."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from copmatch.embedding.cache import EmbeddingCache, encode_cached, text_hash
+from copmatch.embedding.chunking import Chunker, Passage, load_tokenizer
+from copmatch.embedding.encoder import Encoder
+from copmatch.index.dense import DenseIndex, DenseIndexSpec, choose_spec
+from copmatch.index.snapshot import (
+    BM25_DIR,
+    CATALOG,
+    CORPUS,
+    PASSAGE_VECTORS,
+    PASSAGES_FAISS,
+    PROFILE_VECTORS,
+    PROFILES_BM25_DIR,
+    PROFILES_FAISS,
+    SnapshotDir,
+    new_version,
+)
+from copmatch.index.sparse import SparseIndex
+from copmatch.progress import NullProgress, Progress
+from copmatch.ranking.corpus import build_corpus
+from copmatch.settings import Settings
+from copmatch.store.store import Store
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    version: str
+    path: Path
+    documents: int
+    passages: int
+    members: int
+    encoded: int
+    cached: int
+    timings: dict[str, float]
+
+    @property
+    def passages_per_s(self) -> float:
+        return self.passages / max(self.timings["total_s"], 1e-9)
+
+
+def profile_text(member: dict) -> str:
+    """What a member says about themselves: skills and bio (empty when both are)."""
+    skills = ", ".join(member.get("skills") or [])
+    parts = [f"Skills: {skills}." if skills else "", (member.get("bio") or "").strip()]
+    return " ".join(p for p in parts if p)
+
+
+def build_index(
+    store: Store,
+    index_dir: Path,
+    cache_path: Path,
+    embedder: Encoder,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build a complete snapshot from the store and switch to it atomically.
+
+    Raises ConflictError while another process builds on the same data dir.
+    """
+    snapshots = SnapshotDir(index_dir)
+    with snapshots.build_lock():
+        return _build(store, snapshots, cache_path, embedder, settings, progress or NullProgress())
+
+
+def _build(
+    store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Encoder, settings: Settings, progress: Progress
+) -> BuildReport:
+    version = new_version()
+    store.start_build(version, settings.model_id)
+    building = snapshots.begin(version)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    try:
+        documents = list(store.documents())
+        members = store.members()
+        tick = time.perf_counter()
+        passages = _chunk(documents, embedder, settings)
+        timings["chunk_s"] = time.perf_counter() - tick
+
+        cache = EmbeddingCache(cache_path, embedder.cache_key)
+        try:
+            tick = time.perf_counter()
+            texts = [p.text for p in passages]
+            passage_vectors, encoded = encode_cached(
+                embedder, cache, texts, progress.task("Encoding passages", len(texts))
+            )
+            profiles = [profile_text(m) for m in members]
+            with_profile = [i for i, text in enumerate(profiles) if text]
+            vectors, profile_encoded = encode_cached(
+                embedder,
+                cache,
+                [profiles[i] for i in with_profile],
+                progress.task("Encoding member profiles", len(with_profile)),
+            )
+            # A member with no bio or skills has no profile: a zero vector scores 0 everywhere.
+            profile_vectors = np.zeros((len(members), passage_vectors.shape[1]), dtype=np.float32)
+            profile_vectors[with_profile] = vectors
+            timings["encode_s"] = time.perf_counter() - tick
+        finally:
+            cache.close()
+
+        tick = time.perf_counter()
+        dense_spec = _dense_spec(len(passages), settings)
+        DenseIndex.build(passage_vectors, dense_spec).save(building / PASSAGES_FAISS)
+        np.save(building / PASSAGE_VECTORS, passage_vectors)
+        profile_spec = _dense_spec(len(members), settings)
+        DenseIndex.build(profile_vectors, profile_spec).save(building / PROFILES_FAISS)
+        np.save(building / PROFILE_VECTORS, profile_vectors)
+        SparseIndex.build(texts).save(building / BM25_DIR)
+        # Bios name rare specialities ("surge vessels") that a dense vector of a long bio blurs.
+        SparseIndex.build(profiles).save(building / PROFILES_BM25_DIR)
+        corpus = build_corpus(
+            documents, np.array([p.document_row for p in passages], dtype=np.int32), members, store.contributions()
+        )
+        corpus.save(building / CORPUS)
+        _write_catalog(building / CATALOG, passages, documents)
+        timings["index_s"] = time.perf_counter() - tick
+        timings["total_s"] = time.perf_counter() - started
+
+        counts = {
+            "documents": len(documents),
+            "passages": len(passages),
+            "members": len(members),
+            "contributions": len(corpus.contrib_doc),
+            "encoded": encoded + profile_encoded,
+            "cached": len(passages) + len(with_profile) - encoded - profile_encoded,
+        }
+        manifest = {
+            "model_id": settings.model_id,
+            # Queries must be encoded by this very encoder (Searcher.open checks it).
+            "encoder": embedder.identity.to_dict(),
+            "dimension": int(passage_vectors.shape[1]) if len(passages) else embedder.dimension,
+            "counts": counts,
+            "timings": timings,
+            "dense": {"passages": dense_spec.to_dict(), "profiles": profile_spec.to_dict()},
+            "chunking": {
+                "passage_tokens": settings.passage_tokens,
+                "overlap_tokens": settings.passage_overlap_tokens,
+                "title_tokens": settings.title_tokens,
+            },
+        }
+        path = snapshots.commit(building, version, manifest, keep=settings.snapshots_kept)
+    except BaseException as exc:
+        snapshots.abort(building)
+        store.finish_build(version, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    store.replace_passages((documents[p.document_row]["id"], p.seq, p.text, text_hash(p.text)) for p in passages)
+    store.finish_build(version, "ready", counts=counts, timings=timings)
+    return BuildReport(
+        version, path, len(documents), len(passages), len(members), encoded + profile_encoded, counts["cached"], timings
+    )
+
+
+def _dense_spec(n_vectors: int, settings: Settings) -> DenseIndexSpec:
+    return choose_spec(n_vectors, settings.exact_index_max, settings.ivf_lists_per_sqrt, settings.ivf_nprobe)
+
+
+def _chunk(documents: list[dict], embedder: Encoder, settings: Settings) -> list[Passage]:
+    chunker = Chunker(
+        load_tokenizer(embedder.model_path),
+        max_tokens=embedder.max_tokens,
+        passage_tokens=settings.passage_tokens,
+        overlap_tokens=settings.passage_overlap_tokens,
+        title_tokens=settings.title_tokens,
+    )
+    by_id = {d["id"]: d for d in documents}
+    titles = [d["title"] or by_id.get(d["parent_id"] or "", {}).get("title", "") for d in documents]
+    return chunker.split(titles, [d["body"] for d in documents])
+
+
+def _write_catalog(path: Path, passages: list[Passage], documents: list[dict]) -> None:
+    """Passage body windows (no title prefix) for snippets, read by row id on the query path only for the top hits."""
+    conn = sqlite3.connect(str(path))
+    with conn:
+        conn.execute("CREATE TABLE passages (row INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        conn.executemany(
+            "INSERT INTO passages VALUES (?, ?)",
+            ((i, documents[p.document_row]["body"][p.start : p.end]) for i, p in enumerate(passages)),
+        )
+    conn.close()

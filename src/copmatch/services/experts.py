@@ -1,0 +1,237 @@
+"""Who knows about X? Ranked members with the evidence that drove their score."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from copmatch.errors import InvalidQueryError
+from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES
+from copmatch.ranking.retrieval import PassageCandidates, Searcher
+from copmatch.ranking.scores import (
+    DocumentHits,
+    MemberEvidence,
+    MemberPriors,
+    aggregate_members,
+    blend,
+    document_relevance,
+    passage_relevance,
+    profile_relevance,
+)
+from copmatch.ranking.snippets import focused_snippet
+from copmatch.settings import Settings
+
+
+@dataclass(frozen=True)
+class Evidence:
+    document_id: str
+    title: str
+    kind: str
+    role: str
+    score: float
+    snippet: str
+
+
+@dataclass(frozen=True)
+class Expert:
+    member_id: str
+    name: str
+    silo: str | None
+    score: float
+    content: float
+    profile: float
+    prior: float
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ExpertQuery:
+    text: str
+    limit: int = 10
+    exclude: Collection[str] = ()
+    candidates: Collection[str] | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpertAnswers:
+    """Rankings for a batch of queries and the snapshot that produced every one of them."""
+
+    index_version: str
+    results: list[list[Expert]]
+
+
+def validate_query(query: ExpertQuery, settings: Settings) -> None:
+    if not query.text or not query.text.strip():
+        raise InvalidQueryError("The query text is empty.", hint="Describe the topic or paste the question.")
+    if len(query.text) > settings.max_query_chars:
+        raise InvalidQueryError(
+            f"The query is {len(query.text)} characters; the limit is {settings.max_query_chars}.",
+            hint="Shorten it to the question itself.",
+        )
+    if not 1 <= query.limit <= settings.max_limit:
+        raise InvalidQueryError(
+            f"limit must be between 1 and {settings.max_limit}, got {query.limit}.", hint="Pass a smaller --limit."
+        )
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What one query retrieves: candidate passages and profile scores, before any weighting."""
+
+    passages: PassageCandidates
+    profile_cos: np.ndarray  # (n_members,)
+    profile_bm25: np.ndarray  # (n_members,)
+
+
+@dataclass(frozen=True)
+class MemberScores:
+    """Every member's score for one query, with the parts it was built from."""
+
+    final: np.ndarray  # (n_members,) the score returned to users
+    evidence: MemberEvidence  # content score and the contributions that made it
+    profile: np.ndarray  # (n_members,) profile (bio/skills) relevance
+    hits: DocumentHits
+
+
+def retrieve(
+    searcher: Searcher,
+    query_text: str,
+    query_vector: np.ndarray,
+    settings: Settings,
+    candidate_rows: np.ndarray | None = None,
+) -> Retrieved:
+    """Dense and BM25 passage hits, plus every passage of the candidates, and profile scores."""
+    extra = searcher.passages_of_members(candidate_rows) if candidate_rows is not None else None
+    return Retrieved(
+        searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra),
+        searcher.profile_cosines(query_vector),
+        searcher.profile_bm25_scores(query_text),
+    )
+
+
+def score_members(searcher: Searcher, retrieved: Retrieved, priors: MemberPriors, settings: Settings) -> MemberScores:
+    """Score every member from what a query retrieved (the ranking weights are all applied here)."""
+    corpus = searcher.corpus
+    found = retrieved.passages
+    hits = document_relevance(found.ids, passage_relevance(found.cos, found.bm25, settings), corpus.passage_doc)
+    evidence = aggregate_members(hits, corpus, settings, priors.recency)
+    profile = profile_relevance(retrieved.profile_cos, retrieved.profile_bm25, settings)
+    return MemberScores(blend(evidence.scores, profile, priors, settings), evidence, profile, hits)
+
+
+def rank_experts(
+    searcher: Searcher,
+    query: ExpertQuery,
+    query_vector: np.ndarray,
+    priors: MemberPriors,
+    opted_out: Collection[str],
+    settings: Settings,
+) -> list[Expert]:
+    """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``."""
+    corpus = searcher.corpus
+    candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
+    scored = score_members(
+        searcher, retrieve(searcher, query.text, query_vector, settings, candidate_rows), priors, settings
+    )
+    scores = scored.final
+
+    allowed = np.ones(corpus.n_members, dtype=bool)
+    blocked = set(query.exclude) | set(opted_out)
+    allowed[[searcher.member_rows[m] for m in blocked if m in searcher.member_rows]] = False
+    if candidate_rows is not None:
+        # Every candidate is returned, scored, however low: the caller compares them.
+        rows = candidate_rows[allowed[candidate_rows]]
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+    else:
+        rows = np.flatnonzero(allowed)
+        rows = rows[np.argsort(-scores[rows], kind="stable")][: query.limit]
+    return _experts(searcher, rows, scored, priors, query.text, settings)
+
+
+def _candidate_rows(searcher: Searcher, candidates: Collection[str] | None, query_id: str | None) -> np.ndarray | None:
+    if candidates is None:
+        return None
+    unknown = [c for c in candidates if c not in searcher.member_rows]
+    if unknown:
+        where = f"Query {query_id!r}: unknown" if query_id else "Unknown"
+        more = " …" if len(unknown) > 5 else ""
+        raise InvalidQueryError(
+            f"{where} candidate member id(s): {unknown[:5]}{more}.",
+            hint="Use member ids from the import; if they were imported after the last build, "
+            "run: copmatch index build",
+        )
+    return np.array(sorted({searcher.member_rows[c] for c in candidates}), dtype=np.int64)
+
+
+def _experts(
+    searcher: Searcher,
+    rows: np.ndarray,
+    scored: MemberScores,
+    priors: MemberPriors,
+    query_text: str,
+    settings: Settings,
+) -> list[Expert]:
+    corpus = searcher.corpus
+    scores, evidence, profile, hits = scored.final, scored.evidence, scored.profile, scored.hits
+    picked = _evidence_rows(evidence, rows, settings.evidence_per_member, settings.evidence_min_score)
+    texts = searcher.passage_texts(sorted({int(hits.best_passage[h]) for items in picked.values() for h, _ in items}))
+    experts = []
+    for row in rows.tolist():
+        items = []
+        for hit, weight in picked.get(row, []):
+            doc = int(hits.docs[hit])
+            role = _role_of(corpus, row, doc)
+            items.append(
+                Evidence(
+                    document_id=str(corpus.doc_ids[doc]),
+                    title=str(corpus.doc_titles[doc]),
+                    kind=str(corpus.doc_kinds[doc]),
+                    role=role,
+                    score=round(float(weight), 4),
+                    snippet=focused_snippet(
+                        texts.get(int(hits.best_passage[hit]), ""), query_text, settings.snippet_chars
+                    ),
+                )
+            )
+        experts.append(
+            Expert(
+                member_id=str(corpus.member_ids[row]),
+                name=str(corpus.member_names[row]),
+                silo=str(corpus.member_silos[row]) or None,
+                score=round(float(scores[row]), 4),
+                content=round(float(evidence.scores[row]), 4),
+                profile=round(float(profile[row]), 4),
+                prior=round(float(priors.prior[row]), 4),
+                evidence=items,
+            )
+        )
+    return experts
+
+
+def _evidence_rows(
+    evidence: MemberEvidence, rows: np.ndarray, per_member: int, min_score: float
+) -> dict[int, list[tuple[int, float]]]:
+    """The counted contributions (already best-first per member) of the returned members:
+    exactly the terms summed into their content score, the largest first."""
+    # A document that added next to nothing did not drive the score; showing it would mislead.
+    keep = np.isin(evidence.member, rows) & (evidence.weight >= min_score)
+    out: dict[int, list[tuple[int, float]]] = {}
+    for member, hit, weight in zip(
+        evidence.member[keep].tolist(), evidence.doc_hit[keep].tolist(), evidence.weight[keep].tolist()
+    ):
+        if len(out.setdefault(member, [])) < per_member:
+            out[member].append((hit, weight))
+    return out
+
+
+def _role_of(corpus, member_row: int, doc_row: int) -> str:
+    start, end = corpus.doc_ptr[doc_row], corpus.doc_ptr[doc_row + 1]
+    members = corpus.contrib_member[start:end]
+    match = np.flatnonzero(members == member_row)
+    return EVIDENCE_CLASS_NAMES[int(corpus.contrib_class[start + match[0]])] if len(match) else ""

@@ -1,0 +1,379 @@
+"""The store: SQLite through sqlite-utils, the single source of truth.
+
+Everything durable lives here; indexes are derived from it and can be rebuilt at any
+time. The store knows nothing about vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from copmatch.errors import NotFoundError, RecordError, StoreVersionError
+from copmatch.store.records import Document, ImportBatch, Member
+from copmatch.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+#: Seconds within which a commit by another process (an opt-out, a revoked key) is seen by
+#: this one's cached reads.
+CACHE_RECHECK_S = 0.5
+
+
+@dataclass(frozen=True)
+class _Cached:
+    value: Any
+    version: int  # PRAGMA data_version when loaded
+    changes: int  # this connection's total_changes when loaded
+    checked: float  # time.monotonic() of the last check
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    source: str
+    members: int
+    documents: int
+    contributions: int
+    new_members: int
+    new_documents: int
+
+
+class Store:
+    """A copmatch database file. Open with ``Store(path)``; the schema is migrated on open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The API serves requests from a thread pool; a lock serialises writers
+        # while WAL lets readers on other connections proceed.
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        self._write_lock = threading.RLock()
+        self._cache: dict[str, _Cached] = {}
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- schema --------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"{self.path} has schema version {current}; this copmatch knows up to {SCHEMA_VERSION}.",
+                hint="Upgrade copmatch, or point --data-dir at another folder.",
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self._write_lock:
+                self.db.conn.executescript(
+                    "BEGIN;" + MIGRATIONS[version] + f"; PRAGMA user_version={version + 1}; COMMIT;"
+                )
+
+    # --- import ----------------------------------------------------------------------
+    def import_batch(self, batch: ImportBatch) -> ImportSummary:
+        """Write one import in a single transaction: all of it, or nothing."""
+        with self._write_lock, self.db.atomic():
+            self._check_references(batch)
+            known_members = self._existing_ids("members", [m.id for m in batch.members])
+            known_docs = self._existing_ids("documents", [d.id for d in batch.documents])
+            now = utc_now()
+            if batch.members:
+                self.db["members"].upsert_all((_member_row(m, now) for m in batch.members), pk="id", alter=False)
+            if batch.documents:
+                self.db["documents"].upsert_all((_document_row(d, now) for d in batch.documents), pk="id", alter=False)
+                # Re-importing a document replaces its contributors rather than adding to them.
+                self._delete_where_in("contributions", "document_id", [d.id for d in batch.documents])
+            if batch.contributions:
+                self.db["contributions"].insert_all((asdict(c) for c in batch.contributions), ignore=True)
+            summary = ImportSummary(
+                source=batch.source,
+                members=len(batch.members),
+                documents=len(batch.documents),
+                contributions=len(batch.contributions),
+                new_members=len(batch.members) - len(known_members),
+                new_documents=len(batch.documents) - len(known_docs),
+            )
+            self.db["imports"].insert({"source": batch.source, "at": now, "counts": json.dumps(asdict(summary))})
+        return summary
+
+    def _check_references(self, batch: ImportBatch) -> None:
+        batch_members = {m.id for m in batch.members}
+        missing = {c.member_id for c in batch.contributions} - batch_members
+        missing -= self._existing_ids("members", sorted(missing))
+        if missing:
+            example = sorted(missing)[:5]
+            raise RecordError(
+                batch.source or "import",
+                0,
+                f"contributions name {len(missing)} unknown member(s), e.g. {example}",
+                hint="Import the members first, or include them in the members file.",
+            )
+
+    def _existing_ids(self, table: str, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk))
+        return found
+
+    def _delete_where_in(self, table: str, column: str, values: list[str]) -> None:
+        for chunk in _chunks(values, 500):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
+
+    def member_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM members")}
+
+    # --- reads -------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        tables = ("members", "documents", "contributions", "passages")
+        return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+    def members(self) -> list[dict[str, Any]]:
+        return [_decode(row) for row in self.db["members"].rows_where(order_by="id")]
+
+    def documents(self) -> Iterator[dict[str, Any]]:
+        for row in self.db["documents"].rows_where(order_by="id"):
+            yield _decode(row)
+
+    def contributions(self) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in self.db.execute("SELECT member_id, document_id, role FROM contributions")]
+
+    def get_member(self, member_id: str) -> dict[str, Any]:
+        row = next(self.db["members"].rows_where("id = ?", [member_id]), None)
+        if row is None:
+            raise NotFoundError(f"No member with id {member_id!r}.", hint="List members with: copmatch members")
+        return _decode(row)
+
+    def get_document(self, document_id: str) -> dict[str, Any]:
+        row = next(self.db["documents"].rows_where("id = ?", [document_id]), None)
+        if row is None:
+            raise NotFoundError(
+                f"No document with id {document_id!r}.", hint="Check the id; documents come from imports."
+            )
+        return _decode(row)
+
+    def opted_out(self) -> frozenset[str]:
+        """Members who opted out (asked on every query, so cached; see ``_cached``)."""
+        return self._cached(
+            "opted_out", lambda: frozenset(r[0] for r in self.db.execute("SELECT id FROM members WHERE opt_out = 1"))
+        )
+
+    def _cached(self, name: str, load: Callable[[], Any]) -> Any:
+        """``load()``'s result, kept until the database changes.
+
+        Every API request reads opt-outs and its key; on one shared connection those reads
+        queued behind each other. A write through this store is seen at once (its change
+        counter moves); another process's commit within ``CACHE_RECHECK_S`` (``data_version``
+        is asked at most that often).
+        """
+        changes, now = self.db.conn.total_changes, time.monotonic()
+        entry = self._cache.get(name)
+        if entry is not None and entry.changes == changes and now - entry.checked < CACHE_RECHECK_S:
+            return entry.value
+        version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        unchanged = entry is not None and (entry.version, entry.changes) == (version, changes)
+        value = entry.value if unchanged else load()
+        self._cache[name] = _Cached(value, version, changes, now)
+        return value
+
+    def set_silos(self, silos: dict[str, str], source: str) -> None:
+        with self._write_lock, self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE members SET silo = ?, silo_source = ? WHERE id = ?",
+                [(silo, source, member_id) for member_id, silo in silos.items()],
+            )
+
+    # --- passages and builds -------------------------------------------------------------
+    def replace_passages(self, rows: Iterable[tuple[str, int, str, str]]) -> None:
+        """Replace all passages with (document_id, seq, text, text_hash) rows from a build."""
+        with self._write_lock, self.db.atomic():
+            self.db.execute("DELETE FROM passages")
+            self.db.conn.executemany(
+                "INSERT INTO passages (document_id, seq, text, text_hash) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def start_build(self, version: str, model_id: str) -> None:
+        with self._write_lock, self.db.atomic():
+            self.db["index_builds"].insert(
+                {"version": version, "status": "running", "model_id": model_id, "started_at": utc_now()}
+            )
+
+    def finish_build(
+        self,
+        version: str,
+        status: str,
+        counts: dict | None = None,
+        timings: dict | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._write_lock, self.db.atomic():
+            self.db["index_builds"].update(
+                version,
+                {
+                    "status": status,
+                    "finished_at": utc_now(),
+                    "counts": json.dumps(counts or {}),
+                    "timings": json.dumps(timings or {}),
+                    "error": error,
+                },
+            )
+
+    def builds(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.db["index_builds"].rows_where(order_by="started_at desc, version desc", limit=limit)
+        return [_decode(r) for r in rows]
+
+    # --- API keys --------------------------------------------------------------------------
+    def add_api_key(self, key_id: str, key_hash: str, role: str, member_id: str | None, label: str | None) -> None:
+        with self._write_lock, self.db.atomic():
+            self.db["api_keys"].insert(
+                {
+                    "id": key_id,
+                    "key_hash": key_hash,
+                    "role": role,
+                    "member_id": member_id,
+                    "label": label,
+                    "created_at": utc_now(),
+                    "revoked_at": None,
+                }
+            )
+
+    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        keys = self._cached("api_keys", lambda: {row["key_hash"]: row for row in self.db["api_keys"].rows})
+        return keys.get(key_hash)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        rows = self.db["api_keys"].rows_where(order_by="created_at, id")
+        return [{k: v for k, v in row.items() if k != "key_hash"} for row in rows]
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        with self._write_lock, self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [utc_now(), key_id]
+            )
+            return cursor.rowcount > 0
+
+    # --- brokering: document facts and introductions ------------------------------------------
+    def document_facts(self) -> list[dict[str, Any]]:
+        """Every document without its body (the graph and topic code need only these)."""
+        rows = self.db.execute_returning_dicts(
+            "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents ORDER BY id"
+        )
+        return [_decode(row) for row in rows]
+
+    def add_introductions(self, rows: list[dict[str, Any]], broker: str | None = None) -> list[int]:
+        """Insert suggested introductions (member_a < member_b); returns their ids."""
+        now, ids = utc_now(), []
+        with self._write_lock, self.db.atomic():
+            for row in rows:
+                cursor = self.db.execute(
+                    "INSERT INTO introductions (member_a, member_b, score, reasons, status, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, 'suggested', ?, ?)",
+                    [row["member_a"], row["member_b"], row["score"], json.dumps(row["reasons"]), now, now],
+                )
+                ids.append(cursor.lastrowid)
+                self.db.execute(
+                    "INSERT INTO introduction_events (introduction_id, to_status, broker, at)"
+                    " VALUES (?, 'suggested', ?, ?)",
+                    [cursor.lastrowid, broker, now],
+                )
+        return ids
+
+    def introductions(self, status: str | None = None, ids: list[int] | None = None) -> list[dict[str, Any]]:
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            params += ids
+        rows = self.db["introductions"].rows_where(" AND ".join(where) or None, params, order_by="id")
+        return [{**row, "reasons": json.loads(row["reasons"])} for row in rows]
+
+    def get_introduction(self, introduction_id: int) -> dict[str, Any]:
+        found = self.introductions(ids=[introduction_id])
+        if not found:
+            raise NotFoundError(
+                f"No introduction with id {introduction_id}.", hint="List them with: copmatch intros list"
+            )
+        return found[0]
+
+    def change_introduction(
+        self, introduction_id: int, from_status: str, changes: dict[str, Any], broker: str | None, note: str | None
+    ) -> bool:
+        """Apply ``changes`` only if the introduction is still in ``from_status`` (so two
+        brokers deciding at once cannot both win), and log the event. False if it moved."""
+        now = utc_now()
+        values = {**changes, "broker": broker, "updated_at": now, **({"note": note} if note else {})}
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        with self._write_lock, self.db.atomic():
+            cursor = self.db.execute(
+                f"UPDATE introductions SET {assignments} WHERE id = ? AND status = ?",
+                [*values.values(), introduction_id, from_status],
+            )
+            if cursor.rowcount == 0:
+                return False
+            self.db.execute(
+                "INSERT INTO introduction_events (introduction_id, from_status, to_status, broker, note, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [introduction_id, from_status, changes.get("status", from_status), broker, note, now],
+            )
+        return True
+
+    def introduction_events(self, introduction_id: int) -> list[dict[str, Any]]:
+        return list(self.db["introduction_events"].rows_where("introduction_id = ?", [introduction_id], order_by="id"))
+
+
+_JSON_COLUMNS = ("skills", "roles", "tags", "counts", "timings")
+_BOOL_COLUMNS = ("opt_out", "accepted")
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in _JSON_COLUMNS:
+        if key in out and isinstance(out[key], str):
+            out[key] = json.loads(out[key])
+    for key in _BOOL_COLUMNS:
+        if key in out:
+            out[key] = bool(out[key])
+    return out
+
+
+def _member_row(m: Member, now: str) -> dict[str, Any]:
+    row = asdict(m)
+    row["skills"] = json.dumps(list(m.skills))
+    row["roles"] = json.dumps(list(m.roles))
+    row["opt_out"] = int(m.opt_out)
+    row["silo_source"] = "import" if m.silo else None
+    row["updated_at"] = now
+    return row
+
+
+def _document_row(d: Document, now: str) -> dict[str, Any]:
+    row = asdict(d)
+    row["tags"] = json.dumps(list(d.tags))
+    row["accepted"] = int(d.accepted)
+    row["updated_at"] = now
+    return row
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

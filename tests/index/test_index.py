@@ -1,0 +1,146 @@
+"""Chunking, embedding cache and snapshots: real tokenizer, real model, real FAISS files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from copmatch.embedding.chunking import Chunker, load_tokenizer
+from copmatch.embedding.encoder import bundled_model_path
+from copmatch.errors import IndexMismatchError, IndexMissingError
+from copmatch.index import snapshot as snapshot_module
+from copmatch.index.dense import DenseIndex, DenseIndexSpec
+from copmatch.index.snapshot import verify
+from tests.support import open_community
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(bundled_model_path())
+
+
+def test_long_documents_are_chunked_not_truncated(tokenizer):
+    words = [f"word{i}" for i in range(900)]
+    body = " ".join(words)
+    passages = Chunker(tokenizer).split(["A long title about pumps"], [body])
+    assert len(passages) > 3
+    for p in passages:
+        # The model window is 256 word pieces including [CLS] and [SEP].
+        assert len(tokenizer.encode(p.text).ids) <= 256
+        assert p.text.startswith("A long title about pumps\n")
+    covered = " ".join(body[p.start : p.end] for p in passages)
+    assert all(w in covered for w in words)  # every word lands in some passage
+    # Consecutive windows overlap, so no sentence is lost at a boundary.
+    assert all(b.start < a.end for a, b in zip(passages, passages[1:]))
+
+
+def test_short_document_is_one_passage(tokenizer):
+    passages = Chunker(tokenizer).split(["Title"], ["Short body."])
+    assert [p.text for p in passages] == ["Title\nShort body."]
+
+
+def test_rebuild_without_changes_encodes_nothing(tiny):
+    first = tiny.index_status()["manifest"]["counts"]
+    report = tiny.build_index()
+    assert report.encoded == 0
+    assert report.cached == first["passages"] + 5  # five members have a profile
+    assert report.passages == first["passages"]
+
+
+def test_changed_document_is_the_only_one_reencoded(tiny, tmp_path):
+    doc = tmp_path / "doc.jsonl"
+    doc.write_text(
+        json.dumps(
+            {
+                "id": "a7",
+                "kind": "answer",
+                "parent_id": "q4",
+                "authors": ["gen"],
+                "body": "New text: read the meter, hold the account, escalate after ten days.",
+            }
+        )
+        + "\n"
+    )
+    tiny.import_jsonl(None, doc)
+    assert tiny.build_index().encoded == 1
+
+
+def test_snapshot_manifest_and_checksums(tiny):
+    status = tiny.index_status(check=True)
+    manifest = status["manifest"]
+    assert manifest["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest["dimension"] == 384
+    assert manifest["counts"]["documents"] == 15
+    assert manifest["dense"]["passages"]["kind"] == "flat"
+    assert status["damaged_files"] == []
+
+
+def test_damaged_snapshot_is_detected(tiny):
+    path = tiny.snapshots.current_path()
+    with open(path / "corpus.npz", "ab") as handle:
+        handle.write(b"junk")
+    assert verify(path) == ["corpus.npz"]
+
+
+def test_failed_build_leaves_the_old_snapshot_serving(tiny, monkeypatch):
+    before = tiny.snapshots.current_version()
+    answer = tiny.find_experts("pump vibration", limit=1)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    # Fail after the FAISS files are written, before the switch.
+    monkeypatch.setattr(snapshot_module.SnapshotDir, "commit", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        tiny.build_index()
+    monkeypatch.undo()
+    assert tiny.snapshots.current_version() == before
+    assert not list(tiny.snapshots.root.glob("building-*"))
+    assert tiny.store.builds(limit=1)[0]["status"] == "failed"
+    # A fresh process serves the old snapshot with the same answer.
+    reopened = open_community(tiny.data_dir, tiny.embedder)
+    assert reopened.find_experts("pump vibration", limit=1) == answer
+
+
+def test_query_before_any_build_says_how_to_build(tmp_path, embedder):
+    community = open_community(tmp_path, embedder)
+    with pytest.raises(IndexMissingError) as info:
+        community.find_experts("anything")
+    assert "copmatch index build" in info.value.hint
+
+
+def test_snapshot_from_another_model_is_refused(tiny):
+    path = tiny.snapshots.current_path()
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["model_id"] = "some/other-model"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    fresh = open_community(tiny.data_dir, tiny.embedder)
+    with pytest.raises(IndexMismatchError) as info:
+        fresh.find_experts("pumps")
+    assert "some/other-model" in info.value.message
+    assert "copmatch index build" in info.value.hint
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_dense_index_types_agree_with_exact_search(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:20] + 0.1 * rng.normal(size=(20, 32)).astype(np.float32)
+    index = DenseIndex.build(vectors, DenseIndexSpec(kind=kind))
+    index.save(tmp_path / "i.faiss")
+    loaded = DenseIndex.load(tmp_path / "i.faiss", DenseIndexSpec(kind=kind))
+    _, ids = loaded.search(queries, 10)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
+    assert recall >= (1.0 if kind == "flat" else 0.9)
+
+
+def test_sparse_index_keeps_ids_aligned_with_empty_texts():
+    from copmatch.index.sparse import SparseIndex
+
+    assert SparseIndex.build(["", "", ""]).scores("pump").tolist() == [0.0, 0.0, 0.0]
+    scores = SparseIndex.build(["", "pump vibration", "", "chlorine"]).scores("pumps")
+    assert scores.shape == (4,) and scores[1] > 0 and scores[[0, 2, 3]].tolist() == [0.0, 0.0, 0.0]

@@ -1,0 +1,150 @@
+"""Expert finding on the tiny corpus (experts known by eye) and on the sample community."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from copmatch.errors import InvalidQueryError
+from tests.support import dump_dir, open_community
+
+
+def ids(experts):
+    return [e.member_id for e in experts]
+
+
+def test_the_right_expert_comes_first(tiny):
+    assert ids(tiny.find_experts("my pump shakes after we replaced the bearings", limit=3))[0] == "ana"
+    assert ids(tiny.find_experts("free chlorine residual is too low at dead ends", limit=3))[0] == "lab"
+
+
+def test_cold_start_member_is_found_through_the_profile(tiny):
+    experts = tiny.find_experts("pressure surges and water hammer when a valve closes fast", limit=3)
+    assert experts[0].member_id == "cold"
+    assert experts[0].content == 0 and experts[0].profile > 0
+    assert experts[0].evidence == []
+
+
+def test_evidence_is_the_documents_that_drove_the_score(tiny):
+    top = tiny.find_experts("laser shaft alignment of pump and motor", limit=1)[0]
+    assert top.member_id == "ana"
+    assert top.evidence and top.evidence[0].document_id in {"p1", "a1"}
+    assert all(ev.snippet for ev in top.evidence)
+    # Evidence is listed best first, with the role the member played.
+    assert [ev.score for ev in top.evidence] == sorted((ev.score for ev in top.evidence), reverse=True)
+    assert {ev.role for ev in top.evidence} <= {"accepted answer", "answer", "author"}
+
+
+def test_opted_out_member_is_never_returned(tiny):
+    question = "SCADA alarm flood, how to rationalise alarms"
+    assert "shy" not in ids(tiny.find_experts(question, limit=10))
+    assert "shy" not in ids(tiny.find_experts(question, candidates=["shy", "gen"]))
+
+
+def test_exclude_removes_a_member(tiny):
+    assert "ana" not in ids(tiny.find_experts("pump vibration", exclude=["ana"], limit=10))
+
+
+def test_candidates_are_all_returned_scored_and_only_them(tiny):
+    experts = tiny.find_experts("pump vibration", candidates=["gen", "lab", "ask", "cold"], limit=1)
+    assert sorted(ids(experts)) == ["ask", "cold", "gen", "lab"]
+    scores = [e.score for e in experts]
+    assert scores == sorted(scores, reverse=True)
+    assert all(isinstance(s, float) for s in scores)
+
+
+def test_unknown_candidate_is_an_error(tiny):
+    with pytest.raises(InvalidQueryError, match="ghost"):
+        tiny.find_experts("pumps", candidates=["ghost"])
+
+
+def test_scores_are_comparable_across_queries(tiny):
+    """One member's score for a close query is above her score for a far one."""
+    close = tiny.find_experts("vibration after a bearing change on a booster pump", candidates=["ana"])[0]
+    far = tiny.find_experts("customer disputes estimated bills", candidates=["ana"])[0]
+    assert close.score > far.score
+    # And the reverse for the laboratory chemist.
+    close_lab = tiny.find_experts("vials and quenching for trihalomethane samples", candidates=["lab"])[0]
+    far_lab = tiny.find_experts("customer disputes estimated bills", candidates=["lab"])[0]
+    assert close_lab.score > far_lab.score
+
+
+def test_scores_do_not_depend_on_the_rest_of_the_batch(tiny):
+    from copmatch import ExpertQuery
+
+    alone = tiny.find_experts("chlorine residual", candidates=["lab"])[0].score
+    batch = tiny.find_experts_batch(
+        [ExpertQuery("pump vibration"), ExpertQuery("chlorine residual", candidates=["lab"])]
+    )
+    assert batch[1][0].score == pytest.approx(alone, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "message"),
+    [("", 5, "empty"), ("   ", 5, "empty"), ("x" * 5000, 5, "limit is 4000"), ("pumps", 0, "limit")],
+)
+def test_bad_queries_are_clear_errors(tiny, text, limit, message):
+    with pytest.raises(InvalidQueryError, match=message):
+        tiny.find_experts(text, limit=limit)
+
+
+def test_sample_community_known_experts(sample_built):
+    """Every sample question's expected expert is in the top 3 for most questions, first for many."""
+    from copmatch.sample import questions
+
+    qs = questions()
+    top1 = top3 = 0
+    for q in qs:
+        found = ids(sample_built.find_experts(q["text"], limit=3))
+        top1 += found[0] == q["expected"][0]
+        top3 += q["expected"][0] in found
+    assert top3 / len(qs) >= 0.75, (top1, top3, len(qs))
+    assert top1 / len(qs) >= 0.5, (top1, top3, len(qs))
+
+
+def test_sample_cold_start_member_is_found_among_active_ones(sample_built):
+    """Planted fact 3: m020 has a bio on water hammer and no documents; active members do not bury her."""
+    from copmatch.sample import questions
+
+    question = next(q for q in questions() if q["id"] == "q9")
+    found = sample_built.find_experts(question["text"], limit=3)
+    assert "m020" in ids(found)
+    assert next(e for e in found if e.member_id == "m020").evidence == []
+
+
+def test_evidence_adds_up_to_the_content_score(tiny):
+    """The evidence shown is the documents that drove the score: its scores are the terms of the
+    content sum, largest first (all of them when the member has few matching documents)."""
+    for expert in tiny.find_experts("laser shaft alignment of pump and motor", limit=3):
+        shown = sum(ev.score for ev in expert.evidence)
+        assert shown <= expert.content + 1e-3
+        if len(expert.evidence) < 3:
+            assert shown == pytest.approx(expert.content, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_calibrated_scores_and_evidence_on_a_real_dump(tmp_path, embedder):
+    """On a slice of the real coffee dump: a member's score for a question she answered beats her
+    score for an unrelated one, and her evidence for it includes that answer."""
+    source = dump_dir("coffee") / "Posts.xml"
+    lines = source.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    rows = [line for line in lines if line.strip().startswith("<row")][:80]
+    (tmp_path / "dump").mkdir()
+    (tmp_path / "dump" / "Posts.xml").write_text("<posts>\n" + "".join(rows) + "</posts>\n", encoding="utf-8")
+    community = open_community(tmp_path / "data", embedder)
+    community.import_stackexchange(tmp_path / "dump")
+    community.build_index()
+
+    documents = {d["id"]: d for d in community.store.documents()}
+    answerers = Counter(m for m, _, role in community.store.contributions() if role == "answerer")
+    member = answerers.most_common(1)[0][0]
+    answer = next(d for m, d, role in community.store.contributions() if m == member and role == "answerer")
+    question = documents[documents[answer]["parent_id"]]
+    close = community.find_experts(f"{question['title']}\n{question['body']}", candidates=[member])[0]
+    far = community.find_experts(
+        "escalation path when a customer disputes three estimated water bills", candidates=[member]
+    )[0]
+    assert close.score > far.score
+    assert answer in {ev.document_id for ev in close.evidence}
+    community.close()
