@@ -64,7 +64,7 @@ def read_jsonl_uploads(
 ) -> ImportBatch:
     """Validate uploaded JSONL files given as (file name, content); errors name the file and line."""
     return _batch(
-        ", ".join(name for name, _ in (members, documents) if name) if members or documents else "upload",
+        ", ".join(upload[0] for upload in (members, documents) if upload) or "upload",
         (members[0], _line_objects(members[0], members[1].splitlines())) if members else None,
         (documents[0], _line_objects(documents[0], documents[1].splitlines())) if documents else None,
         known_member_ids,
