@@ -124,7 +124,7 @@ def serve(kind: str, work: Path, vectors_path: Path, nprobes: list[int], top_k: 
 @app.command()
 def main(
     size: Annotated[list[int] | None, typer.Option(help="Collection sizes (repeatable).")] = None,
-    kind: Annotated[list[str] | None, typer.Option(help="Index types (repeatable): flat, ivf_sq8, hnsw.")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="Index types (repeatable): flat, ivf_sq8.")] = None,
     queries: Annotated[int, typer.Option(help="Queries (each searched alone when serving).")] = 200,
     nprobe: Annotated[list[int] | None, typer.Option(help="IVF nprobe values to sweep (repeatable).")] = None,
 ) -> None:
@@ -209,8 +209,6 @@ def main(
 def _params(spec: DenseIndexSpec) -> str:
     if spec.kind == "ivf_sq8":
         return f"nlist={spec.ivf_nlist} nprobe={spec.ivf_nprobe} kmeans_iter={spec.ivf_kmeans_iterations}"
-    if spec.kind == "hnsw":
-        return f"M={spec.hnsw_m} efC={spec.hnsw_ef_construction} efS={spec.hnsw_ef_search}"
     return "exact"
 
 
