@@ -1,6 +1,7 @@
 """The browser tests' shared server and browser: one `copmatch serve` over a copy of the
 sample community and one headless Chromium for the whole session (starting either costs
-seconds). Their tests run in one pytest-xdist worker (the "browser" group), in file order."""
+seconds). Their tests are in one file, so pytest-xdist (--dist loadfile) runs them in one
+worker, in file order."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/web/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
