@@ -9,11 +9,12 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from copmatch.sample import questions
+from copmatch.sample import members_path, questions
 from tests.web.conftest import MEMBER_ID, XSS_TITLE
 from tests.web.harness import sign_in, wait_for
 
 SHOWCASE = questions()[0]  # the booster pump vibration question; its expert is m011 by construction
+EXPERT = next(json.loads(line) for line in members_path().open() if json.loads(line)["id"] == SHOWCASE["expected"][0])
 OFF_TOPIC = "What is the best recipe for chocolate chip cookies?"
 
 
@@ -37,9 +38,8 @@ def test_member_asks_and_sees_the_planted_expert_with_evidence(page, server):
     experts = page.find_elements(By.CSS_SELECTOR, "#answer li.expert")
     assert experts[0].get_attribute("data-member-id") == SHOWCASE["expected"][0]
     top = experts[0]
-    assert top.find_element(By.CSS_SELECTOR, ".silo").text == "Asset Engineering" or top.find_element(
-        By.CSS_SELECTOR, ".silo"
-    ).text
+    assert top.find_element(By.CSS_SELECTOR, "h2").text == EXPERT["name"]
+    assert top.find_element(By.CSS_SELECTOR, ".silo").text == EXPERT["silo"]
     assert {m.get_attribute("aria-label").split(":")[0] for m in top.find_elements(By.TAG_NAME, "meter")} == {
         "Knows it",
         "Active",

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from copmatch.community import Community
 from copmatch.errors import AuthenticationError, CopmatchError, PermissionDeniedError
-from copmatch.services.keys import ROLES
+from copmatch.services.keys import KEY_ROLES
 from copmatch.services.web_sessions import WebSession
 
 log = logging.getLogger("copmatch.web")
@@ -50,7 +50,7 @@ class Viewer:
         return self.member_id or f"key:{self.session.key.id}"
 
     def may(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return KEY_ROLES.index(self.role) >= KEY_ROLES.index(role)
 
 
 def community_of(request: Request) -> Community:
