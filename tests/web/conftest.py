@@ -28,7 +28,7 @@ MEMBER_ID = "m002"  # the member key belongs to this member (their own page has 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "tests/web/" in str(item.fspath).replace(os.sep, "/"):
+        if str(item.fspath).replace(os.sep, "/").endswith("tests/web/test_pages.py"):
             item.add_marker(pytest.mark.browser)
 
 

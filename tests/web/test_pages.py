@@ -251,3 +251,75 @@ def test_admin_imports_rebuilds_and_the_new_snapshot_is_served(page, server, tmp
         found = http.post("/v1/experts", json={"text": "corrosion coupons in pipe spools", "limit": 1}).json()
     assert found["experts"][0]["member_id"] == "m900"
     assert csp_violations(page) == []
+
+
+SCREENSHOT_WIDTHS = (1280, 390)
+MAX_SCREENSHOT_HEIGHT = {1280: 2200, 390: 3600}
+
+
+def save_screenshot(driver, path, width: int) -> None:
+    """The whole page (to a cap) as PNG, through the DevTools protocol."""
+    import base64
+
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, MAX_SCREENSHOT_HEIGHT[width]), "scale": 1},
+        },
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_every_page_at_desktop_and_phone_width(page, server, tmp_path):
+    """Each page saved as a screenshot at 1280 and 390 px (COPMATCH_SCREENSHOTS=docs/screenshots
+    keeps them: `make screenshots`), and at phone width nothing is wider than the screen."""
+    import os
+    from pathlib import Path
+
+    out = Path(os.environ.get("COPMATCH_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    with server.api("broker") as http:
+        known = http.get("/v1/introductions").json()["introductions"]
+        if len(known) < 3:  # run alone, without the broker's test before it
+            http.post("/v1/introductions/suggest", json={"limit": 5}).raise_for_status()
+            known = http.get("/v1/introductions").json()["introductions"]
+        intro_id = max(known, key=lambda i: len(i["history"]) if "history" in i else 0)["id"]
+    pages = {
+        "member": [
+            ("ask", "/", lambda d: ask(d, SHOWCASE["text"])),
+            ("ask-nobody-knows", "/", lambda d: ask(d, OFF_TOPIC)),
+            ("practices", "/practices?q=keeping+a+chlorine+residual+at+dead+ends", None),
+            ("member-own-page", f"/members/{MEMBER_ID}", None),
+            ("document", "/documents/d0001", None),
+            ("health", "/community-health", None),
+            ("forbidden", "/admin", None),
+        ],
+        "broker": [
+            ("introductions", "/introductions?status=suggested", None),
+            ("introduction", f"/introductions/{intro_id}", None),
+        ],
+        "admin": [("admin", "/admin", None), ("docs", "/docs", lambda d: d.find_element(By.CSS_SELECTOR, ".opblock"))],
+    }
+    saved = []
+    for width in SCREENSHOT_WIDTHS:
+        page.set_window_size(width, 900)
+        for role, shots in pages.items():
+            sign_in(page, server.base, server.keys[role])
+            for name, path, action in shots:
+                page.get(server.base + path)
+                if action is not None:
+                    wait_for(page, lambda d, act=action: act(d) is not False)
+                overflow = page.execute_script(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 1 or name == "docs", (name, width, overflow)  # Swagger UI is its own layout
+                save_screenshot(page, out / f"{name}-{width}.png", width)
+                saved.append(name)
+        page.delete_all_cookies()
+        page.get(server.base + "/sign-in")
+        save_screenshot(page, out / f"sign-in-{width}.png", width)
+    assert len(list(out.glob("*.png"))) >= 2 * 12
+    assert csp_violations(page) == []

@@ -43,7 +43,8 @@ class TieMatrix:
 
     @property
     def width(self) -> int:
-        return self.label_px + self.size * self.cell_px + 10
+        # The column labels are rotated up and to the right: room for the last ones.
+        return self.label_px + self.size * self.cell_px + 120
 
     @property
     def height(self) -> int:

@@ -111,7 +111,8 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except AuthenticationError as exc:
                 if request.method == "GET":
-                    return RedirectResponse(f"/sign-in?next={quote(request.url.path)}", status_code=303)
+                    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    return RedirectResponse(f"/sign-in?next={quote(back, safe='/')}", status_code=303)
                 return error_page(request, exc.http_status, "Not signed in", exc.message, exc.hint)
             except PermissionDeniedError as exc:
                 return error_page(request, 403, "Not allowed", exc.message, exc.hint)

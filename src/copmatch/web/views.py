@@ -58,11 +58,13 @@ class ExpertView:
 
     @property
     def knows_words(self) -> str:
-        return _level(self.knows, ("a little", "somewhat", "well", "very well"))
+        # Facts, not a verdict: what "well" means is issue #12's calibration, not a guess here.
+        n = len(self.evidence)
+        return f"{self.knows:.0%}, {n} matching document{'s' if n != 1 else ''}" if n else "no matching documents"
 
     @property
     def active_words(self) -> str:
-        return _level(self.active, ("rarely", "now and then", "often", "very"))
+        return f"{_level(self.active, ('rarely', 'now and then', 'often', 'very'))} ({self.active:.0%})"
 
 
 @dataclass(frozen=True)
