@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
+from contextlib import closing
 from typing import Annotated
 
 import httpx
@@ -116,7 +117,7 @@ def main(repeats: Annotated[int, typer.Option(min=1, max=50, help="Rounds over t
     try:
         sign_in(driver, server.base, secret)
         pages, csrf = signed_in_client(server.base, secret)
-        with pages, httpx.Client(base_url=server.base, headers={"X-API-Key": secret}, timeout=60) as http:
+        with closing(pages), httpx.Client(base_url=server.base, headers={"X-API-Key": secret}, timeout=60) as http:
             for text in texts:  # warm-up round: first use of every code path
                 press_ask(driver, text)
                 http.post("/v1/experts", json={"text": text, "limit": ASK_LIMIT}).raise_for_status()
