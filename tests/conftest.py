@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from copmatch import Community
 from copmatch.embedding.encoder import Embedder
-from tests.support import DATA, open_community
+from tests.support import DATA, dump_dir, open_community, small_dump
 
 COMPLETE = ".complete"
 
@@ -86,3 +86,19 @@ def sample_built(build_once, tmp_path_factory, embedder) -> Community:
     community = open_community(private_copy(built, tmp_path_factory.mktemp("sample") / "data"), embedder)
     yield community
     community.close()
+
+
+@pytest.fixture(scope="session")
+def coffee_built(build_once, embedder) -> Path:
+    """The first 40 questions of the real coffee dump with their answers, imported and indexed
+    once (read-only: copy it before writing)."""
+    source = dump_dir("coffee")
+
+    def build(path: Path) -> None:
+        dump = small_dump(source, path.parent / f"{path.name}-dump")
+        community = open_community(path, embedder)
+        community.import_stackexchange(dump)
+        community.build_index()
+        community.close()
+
+    return build_once("coffee-40", build)
