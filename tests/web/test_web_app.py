@@ -26,9 +26,7 @@ def csrf_of(html: str) -> str:
 def sign_in(client: TestClient, key: str, next_path: str = "/"):
     form = client.get("/sign-in").text
     token = re.search(r'name="sign_in_token" value="([^"]+)"', form).group(1)
-    return client.post(
-        "/sign-in", data={"key": key, "sign_in_token": token, "next": next_path}, follow_redirects=False
-    )
+    return client.post("/sign-in", data={"key": key, "sign_in_token": token, "next": next_path}, follow_redirects=False)
 
 
 @pytest.fixture
