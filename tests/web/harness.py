@@ -156,9 +156,11 @@ def sign_in(driver, base: str, key: str, next_path: str = "/") -> None:
 
 
 def wait_for(driver, condition, timeout_s: float = 30):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    # While a form's answer loads, elements of the page being left go stale: look again.
-    ignored = (NoSuchElementException, StaleElementReferenceException)
+    # While a form's answer loads, elements of the page being left go stale or vanish from
+    # under the driver ("node does not belong to the document"): look again until the
+    # timeout, which still fails the test if the condition never holds.
+    ignored = (WebDriverException,)
     return WebDriverWait(driver, timeout_s, poll_frequency=0.02, ignored_exceptions=ignored).until(condition)
