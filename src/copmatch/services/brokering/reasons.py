@@ -1,109 +1,196 @@
-"""Why should these two meet? Human-readable reasons for a suggested introduction.
+"""Why should these two meet, and why now? Reasons a broker can check in seconds.
 
-The reasons name the relation that scored highest (one asks about what the other knows,
-or both work on the same things), the topics they share (common tags, else common key
-terms) and one or two documents of each member that show it, with a snippet.
+For a pair, the relation that added most to its score (``score.pair_terms``) decides which
+documents count: the asker's questions and the other's answers and documents, or all the
+documents of two peers. The pair's *shared topic* is the direction of their two closest
+such documents (one of each); each member's documents nearest it are the candidates; the
+topic is named from them (``labels.Labeller.common``: a tag, else a key phrase, that a
+document of each member carries), and the documents shown for each member are their
+documents nearest the topic that carry that label. So the topic named is what both
+members' shown documents are about, by construction, and ``faithful`` checks it. A pair
+with no label that both members' documents carry gets no reasons (and is not suggested).
+
+*Why now*: both members' latest contribution and how many they made within one half-life
+of the activity clock (the same recency that weighs their activity in the score).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from copmatch.ranking.corpus import ASKER, EVIDENCE_CLASS_NAMES, OFFERING_CLASSES
-from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.snippets import focused_snippet
+from copmatch.services.brokering.context import BrokeringContext
 from copmatch.services.brokering.score import pair_terms
-from copmatch.services.topics import MemberTopics, document_vectors, key_terms, member_tag_counts, shared_tags
-from copmatch.settings import Settings
-from copmatch.store.store import Store
+from copmatch.services.labels import TAG, Label, contains_phrase, shown_text
+from copmatch.services.topics import document_tags, normalise_rows, recency_weights
 
 ASKS, PEERS = "asks what the other knows", "work on the same topics"
 
 
 class Explainer:
-    def __init__(self, store: Store, searcher: Searcher, topics: MemberTopics, settings: Settings) -> None:
-        self.searcher = searcher
-        self.corpus = searcher.corpus
-        self.topics = topics
-        self.settings = settings
-        self.doc_vectors = document_vectors(searcher)
-        self.tags = member_tag_counts(store.document_facts(), store.contributions())
-        corpus = self.corpus
+    def __init__(self, context: BrokeringContext) -> None:
+        self.context = context
+        self.searcher = context.searcher
+        self.corpus = corpus = context.searcher.corpus
+        self.settings = context.settings
         self._order = np.argsort(corpus.contrib_member, kind="stable")
         self._ptr = np.searchsorted(corpus.contrib_member[self._order], np.arange(corpus.n_members + 1))
+        # Why now: each member's latest contribution and their contributions within a half-life.
+        recent = recency_weights(corpus, self.settings) >= 0.5
+        days = np.where(np.isfinite(corpus.doc_days), corpus.doc_days, -np.inf)[corpus.contrib_doc]
+        self._last_day = np.full(corpus.n_members, -np.inf)
+        np.maximum.at(self._last_day, corpus.contrib_member, days)
+        self._recent = np.bincount(corpus.contrib_member, weights=recent, minlength=corpus.n_members).astype(int)
 
-    def __call__(self, a: int, b: int, similarity: dict[str, float]) -> dict:
-        t, ids = self.topics, self.corpus.member_ids
-        id_a, id_b = str(ids[a]), str(ids[b])
-        # The relation that added most to the pair's score is the one the reasons tell.
+    def __call__(self, a: int, b: int, similarity: dict[str, float]) -> dict[str, Any] | None:
+        """The reasons for pair (a, b) (member rows), or None when no topic both members'
+        documents carry can be named."""
+        ids, s = self.corpus.member_ids, self.settings
         terms = pair_terms(
-            t,
-            a,
-            b,
-            similarity["peer"],
-            similarity["a_asks_b"],
-            similarity["b_asks_a"],
-            self.settings.intro_peer_weight,
-            self.settings.intro_similarity_power,
-        )
+            self.context.topics, a, b, similarity["peer"], similarity["a_asks_b"], similarity["b_asks_a"],
+            s.intro_peer_weight, s.intro_similarity_power,
+        )  # fmt: skip
         strengths = dict(zip(("a_asks_b", "b_asks_a", "peer"), terms, strict=True))
-        relation = max(strengths, key=lambda key: strengths[key])
-        if relation == "peer":
-            # Each member's documents closest to what the other works on: the common ground.
-            docs = {id_a: self._documents(a, None, t.topic[b]), id_b: self._documents(b, None, t.topic[a])}
-            summary = f"{id_a} and {id_b} {PEERS}"
+        # The relation that added most first; a relation whose documents share no label
+        # falls back to the next (two peers' documents always include the asking ones).
+        for relation in sorted(strengths, key=lambda key: -strengths[key]):
+            if relation == "peer":
+                sides = ((a, None), (b, None))
+            else:
+                asker, knower = (a, b) if relation == "a_asks_b" else (b, a)
+                sides = ((asker, (ASKER,)), (knower, OFFERING_CLASSES))
+            found = self._topic(sides)
+            if found is not None:
+                break
         else:
-            asker, knower = (a, b) if relation == "a_asks_b" else (b, a)
-            docs = {
-                str(ids[asker]): self._documents(asker, (ASKER,), t.expertise[knower]),
-                str(ids[knower]): self._documents(knower, OFFERING_CLASSES, t.interest[asker]),
-            }
-            summary = f"{ids[asker]} {ASKS.replace('the other', str(ids[knower]))}"
-        texts = self._passages(docs, t.topic[a] + t.topic[b])
-        topics, source = shared_tags(self.tags.get(id_a, Counter()), self.tags.get(id_b, Counter()), 5), "tags"
-        if not topics:
-            own = {m: " ".join(f"{self.corpus.doc_titles[d]} {texts.get(d, '')}" for d in ds) for m, ds in docs.items()}
-            topics, source = key_terms(own[id_a], own[id_b], 5), "key terms"
+            return None
+        labels, shown, direction = found
+        (first, _), (second, _) = sides
+        if relation == "peer":
+            summary = f"{ids[a]} and {ids[b]} both work on {labels[0].text}"
+        else:
+            summary = f"{ids[first]} asks about {labels[0].text}, which {ids[second]} knows"
+        why_now = {str(ids[m]): self._activity(m) for m in (a, b)}
+        texts = self._passages([d for docs in shown for d in docs], direction)
+        label_text = " ".join(label.text.replace("-", " ") for label in labels)
         return {
-            "summary": summary + (f": {', '.join(topics)}" if topics else ""),
+            "summary": summary,
             "relation": PEERS if relation == "peer" else ASKS,
+            "asker": None if relation == "peer" else str(ids[first]),
             "similarity": {key: round(float(value), 4) for key, value in similarity.items()},
-            "shared_topics": topics,
-            "topics_from": source,
-            "evidence": {m: [self._evidence(m, d, texts.get(d, ""), topics) for d in ds] for m, ds in docs.items()},
+            "topic": labels[0].text,
+            "shared_topics": [label.text for label in labels],
+            "topics_from": "tags" if labels[0].source == TAG else "key phrases",
+            "evidence": {
+                str(ids[member]): [self._evidence(member, d, texts.get(d, ""), label_text) for d in docs]
+                for member, docs in zip((first, second), shown)
+            },
+            "why_now": why_now,
+            "why_now_summary": "both active lately: "
+            + "; ".join(f"{m} {self._describe_activity(v)}" for m, v in why_now.items()),
         }
 
-    def _documents(self, member: int, classes: tuple[int, ...] | None, direction: np.ndarray) -> list[int]:
-        """The member's documents (of the given contribution classes) closest to ``direction``."""
+    def _member_docs(self, member: int, classes: tuple[int, ...] | None) -> np.ndarray:
         contrib = self._order[self._ptr[member] : self._ptr[member + 1]]
         if classes is not None:
             contrib = contrib[np.isin(self.corpus.contrib_class[contrib], classes)]
-        docs = self.corpus.contrib_doc[contrib].astype(np.int64)
-        best = np.argsort(-(self.doc_vectors[docs] @ direction), kind="stable")
-        return docs[best[: self.settings.intro_evidence_documents]].tolist()
+        return np.unique(self.corpus.contrib_doc[contrib].astype(np.int64))
 
-    def _passages(self, docs: dict[str, list[int]], direction: np.ndarray) -> dict[int, str]:
+    def _topic(self, sides) -> tuple[list[Label], list[list[int]], np.ndarray] | None:
+        """(labels, each side's shown documents, the shared topic's direction), or None."""
+        vectors = self.context.doc_vectors
+        docs = [self._member_docs(member, classes) for member, classes in sides]
+        if any(len(d) == 0 for d in docs):
+            return None
+        closeness = vectors[docs[0]] @ vectors[docs[1]].T  # (n_a, n_b) every document pair
+        i, j = np.unravel_index(int(np.argmax(closeness)), closeness.shape)
+        direction = normalise_rows((vectors[docs[0][i]] + vectors[docs[1][j]])[None, :])[0]
+        nearest = []
+        for side in docs:
+            near = np.clip(vectors[side] @ direction, 0.0, None)
+            order = np.argsort(-near, kind="stable")[: self.settings.intro_label_documents]
+            nearest.append((side[order], near[order]))
+        (docs_a, near_a), (docs_b, near_b) = nearest
+        labels = self.context.labeller.common(docs_a, near_a, docs_b, near_b, self.settings.intro_labels)
+        if not labels:
+            return None
+        carriers = self.context.labeller.carries
+        # Shown: each side's nearest documents carrying the main label, nearest first.
+        shown = [
+            [int(d) for d in side if carriers(int(d), labels[0])][: self.settings.intro_evidence_documents]
+            for side, _ in nearest
+        ]
+        # Further labels only where a shown document of each member carries them too.
+        labels = [labels[0]] + [
+            label for label in labels[1:] if all(any(carriers(d, label) for d in side) for side in shown)
+        ]
+        return labels, shown, direction
+
+    def _passages(self, docs: list[int], direction: np.ndarray) -> dict[int, str]:
         """Each document's passage closest to ``direction``, as text."""
         ptr = self.searcher.doc_passage_ptr
         best: dict[int, int] = {}
-        for doc in {d for ds in docs.values() for d in ds}:
+        for doc in set(docs):
             if ptr[doc + 1] > ptr[doc]:
                 scores = np.asarray(self.searcher.passage_vectors[ptr[doc] : ptr[doc + 1]]) @ direction
                 best[doc] = int(ptr[doc] + np.argmax(scores))
         texts = self.searcher.passage_texts(sorted(best.values()))
         return {doc: texts.get(passage, "") for doc, passage in best.items()}
 
-    def _evidence(self, member_id: str, doc: int, text: str, topics: list[str]) -> dict:
+    def _evidence(self, member: int, doc: int, text: str, focus: str) -> dict[str, Any]:
         corpus = self.corpus
-        row = self.searcher.member_rows[member_id]
         start, end = corpus.doc_ptr[doc], corpus.doc_ptr[doc + 1]
-        match = np.flatnonzero(corpus.contrib_member[start:end] == row)
+        match = np.flatnonzero(corpus.contrib_member[start:end] == member)
         return {
             "document_id": str(corpus.doc_ids[doc]),
             "title": str(corpus.doc_titles[doc]),
             "kind": str(corpus.doc_kinds[doc]),
             "role": EVIDENCE_CLASS_NAMES[int(corpus.contrib_class[start + match[0]])] if len(match) else "",
-            "snippet": focused_snippet(text, " ".join(topics), self.settings.snippet_chars),
+            "snippet": focused_snippet(text, focus, self.settings.snippet_chars),
         }
+
+    def _activity(self, member: int) -> dict[str, Any]:
+        last = self._last_day[member]
+        return {
+            "last_active": datetime.fromtimestamp(last * 86400, UTC).date().isoformat() if np.isfinite(last) else None,
+            "recent_contributions": int(self._recent[member]),
+        }
+
+    def _describe_activity(self, activity: dict[str, Any]) -> str:
+        s = self.settings
+        window = (
+            f"the community's last {s.intro_activity_half_life_posts:g} posts"
+            if s.intro_activity_clock == "posts"
+            else f"the last {s.intro_activity_half_life_days:g} days"
+        )
+        last = f"last active {activity['last_active']}" if activity["last_active"] else "no dated activity"
+        return f"{last}, {activity['recent_contributions']} contribution(s) in {window}"
+
+
+def faithful(reasons: dict[str, Any], tags_of: dict[str, list[str]], bodies_of: dict[str, str]) -> bool:
+    """Check of a suggestion's reasons against the documents themselves (their stored tags,
+    the title shown and the stored body; not the labeller's matrices): the named topic is
+    carried by every document shown for either member, and each further label by a shown
+    document of each member."""
+    evidence = reasons.get("evidence") or {}
+    topics = reasons.get("shared_topics") or []
+    if len(evidence) != 2 or not topics or any(not docs for docs in evidence.values()):
+        return False
+
+    def carries(item: dict, label: str) -> bool:
+        if reasons.get("topics_from") == "tags":
+            return label in tags_of.get(item["document_id"], [])
+        return contains_phrase(shown_text(item["title"], bodies_of.get(item["document_id"], "")), label)
+
+    main_ok = all(carries(e, topics[0]) for docs in evidence.values() for e in docs)
+    rest_ok = all(any(carries(e, t) for e in docs) for t in topics[1:] for docs in evidence.values())
+    return main_ok and rest_ok
+
+
+def faithfulness_inputs(documents: list[dict]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Each document's tags (an answer takes its question's) and body, for ``faithful``."""
+    return document_tags(documents), {d["id"]: d.get("body") or "" for d in documents}
