@@ -125,7 +125,7 @@ class Settings:
         1.0, "Weight of 'work on the same topics' next to 'one asks what the other knows' in an introduction."
     )
     intro_similarity_power: float = _setting(
-        1.0, "Exponent on the topic cosines in an introduction's score (higher: closeness counts more than activity)."
+        4.0, "Exponent on the topic cosines in an introduction's score (higher: closeness counts more than activity)."
     )
     intro_activity_half_life_days: float = _setting(
         180.0, "Age at which a contribution counts half in a member's activity (active people follow up)."
@@ -135,6 +135,9 @@ class Settings:
     )
     intro_activity_half_life_posts: float = _setting(
         2000.0, "With the 'posts' clock: community posts after a contribution at which it counts half."
+    )
+    intro_candidates: int = _setting(
+        400, "Best-scored candidate pairs whose shared topic is worked out before the list is made."
     )
     intro_per_member: int = _setting(5, "Open introductions (suggested, snoozed, approved) per member at most.")
     intro_evidence_documents: int = _setting(2, "Documents of each member shown as evidence for an introduction.")
@@ -155,10 +158,10 @@ class Settings:
         0.8, "How far broker decisions on similar pairs move a pair's score (0: ignore decisions; < 1)."
     )
     intro_feedback_similarity: float = _setting(
-        0.5, "Cosine of two pairs' topics below which one's decision says nothing about the other."
+        0.3, "Cosine of two pairs' topics below which one's decision says nothing about the other."
     )
     intro_feedback_prior: float = _setting(
-        1.0, "Pseudo-decisions of no opinion added to the similar decisions, so one decision moves a score less."
+        0.5, "Pseudo-decisions of no opinion added to the similar decisions, so one decision moves a score less."
     )
     intro_feedback_approved: float = _setting(
         0.5, "Vote of an approved (or introduced) pair; rejected and not-helpful count -1, helpful +1."

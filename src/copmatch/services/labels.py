@@ -162,16 +162,18 @@ class Labeller:
     def common(
         self, docs_a: np.ndarray, near_a: np.ndarray, docs_b: np.ndarray, near_b: np.ndarray, limit: int
     ) -> list[Label]:
-        """Terms carried by some document of each side, best first: rarer terms, on
-        documents nearer the pair's topic (``near_*``: each document's closeness, >= 0),
-        score ``idf * sqrt(best closeness on side a * best on side b)``. Tags when any
-        tag is common, else key phrases."""
+        """Terms carried by some document of each side, best first: rarer terms, carried by
+        more of each side's documents and by those nearer the pair's topic (``near_*``: each
+        document's closeness, >= 0). Score ``idf * sqrt(weight_a * weight_b)``, a side's
+        weight being the summed closeness of its documents carrying the term (class-based
+        TF-IDF with the pair's two sides as the classes). Tags when any tag is common, else
+        key phrases."""
         for source, terms in self._matrices():
             if terms.idf.size == 0 or len(docs_a) == 0 or len(docs_b) == 0:
                 continue
-            # (n_terms,) the closeness of each side's nearest document carrying the term.
-            best_a = _best_per_term(terms.matrix[docs_a], near_a)
-            best_b = _best_per_term(terms.matrix[docs_b], near_b)
+            # (n_terms,) the summed closeness of each side's documents carrying the term.
+            best_a = _weight_per_term(terms.matrix[docs_a], near_a)
+            best_b = _weight_per_term(terms.matrix[docs_b], near_b)
             shared = np.flatnonzero((best_a > 0) & (best_b > 0))
             if len(shared) == 0:
                 continue
@@ -203,10 +205,9 @@ class Labeller:
         return bool(np.isin(label.term, terms.terms_of(doc)))
 
 
-def _best_per_term(rows: sparse.csr_matrix, closeness: np.ndarray) -> np.ndarray:
-    """(n_terms,) max over the rows carrying each term of that row's closeness."""
-    weighted = sparse.diags(np.asarray(closeness, dtype=np.float32)) @ rows
-    return np.asarray(weighted.max(axis=0).todense()).ravel()
+def _weight_per_term(rows: sparse.csr_matrix, closeness: np.ndarray) -> np.ndarray:
+    """(n_terms,) sum over the rows carrying each term of that row's closeness."""
+    return np.asarray(rows.T @ np.asarray(closeness, dtype=np.float32)).ravel()
 
 
 def shown_text(title: str, body: str) -> str:

@@ -1,10 +1,12 @@
 """Learning from the broker: past decisions on similar pairs move a pair's score.
 
-Every decided introduction is a vote on its pair's topic: rejected and closed as not
+Every decided introduction is a vote on its pair's shared topic: rejected and closed as not
 helpful count -1, approved (or introduced) ``intro_feedback_approved``, closed as helpful
-+1; suggested and snoozed ones say nothing yet. A pair's topic is the unit sum of its two
-members' topic vectors, the same for past and new pairs, so "similar" means about the same
-thing. A new pair's factor is
++1; suggested and snoozed ones say nothing yet. A pair's shared topic is the direction its
+reasons were drawn from (the sum of the pair's two closest documents, stored with the
+reasons as ``anchors``), less the community's mean document: without that centre every
+topic of one community points much the same way (all about beer, all about water) and no
+two could be told apart. A new pair's factor is
 
     1 + intro_feedback_weight * sum_j vote_j k_j / (intro_feedback_prior + sum_j k_j)
 
@@ -25,9 +27,15 @@ from copmatch.services.topics import normalise_rows
 from copmatch.settings import Settings
 
 
-def pair_topics(topic: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, dim) unit topic of each pair: the normalised sum of its members' topic vectors."""
-    return normalise_rows(topic[a] + topic[b])
+def centre_of(doc_vectors: np.ndarray) -> np.ndarray:
+    """(dim,) the mean document of the community (documents with text)."""
+    present = np.linalg.norm(doc_vectors, axis=1) > 0
+    return doc_vectors[present].mean(axis=0) if present.any() else np.zeros(doc_vectors.shape[1], np.float32)
+
+
+def centred(directions: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """(n, dim) unit directions less the community's centre, so topics can be told apart."""
+    return normalise_rows(np.atleast_2d(directions) - centre)
 
 
 def vote(introduction: dict[str, Any], settings: Settings) -> float:
@@ -44,21 +52,29 @@ def vote(introduction: dict[str, Any], settings: Settings) -> float:
 @dataclass(frozen=True)
 class Decisions:
     ids: np.ndarray  # (n,) introduction ids
-    topics: np.ndarray  # (n, dim) unit pair topics
+    topics: np.ndarray  # (n, dim) unit centred shared topics
     votes: np.ndarray  # (n,) in [-1, 1]
 
     @classmethod
-    def of(cls, introductions: list[dict], topic: np.ndarray, rows: dict[str, int], settings: Settings) -> Decisions:
-        """The decided introductions whose members are still in the snapshot."""
-        decided = [
-            (i["id"], rows[i["member_a"]], rows[i["member_b"]], vote(i, settings))
-            for i in introductions
-            if i["member_a"] in rows and i["member_b"] in rows and vote(i, settings) != 0.0
-        ]
-        if not decided:
-            return cls(np.zeros(0, dtype=np.int64), np.zeros((0, topic.shape[1]), np.float32), np.zeros(0))
-        ids, a, b, votes = (np.array(column) for column in zip(*decided))
-        return cls(ids.astype(np.int64), pair_topics(topic, a.astype(np.int64), b.astype(np.int64)), votes)
+    def of(
+        cls, introductions: list[dict], doc_vectors: np.ndarray, doc_rows: dict[str, int], settings: Settings
+    ) -> Decisions:
+        """The decided introductions whose reasons' documents are still in the snapshot."""
+        ids, directions, votes = [], [], []
+        for intro in introductions:
+            value = vote(intro, settings)
+            reasons = intro.get("reasons") or {}
+            shown = [e["document_id"] for items in (reasons.get("evidence") or {}).values() for e in items]
+            rows = [doc_rows[d] for d in (reasons.get("anchors") or shown) if d in doc_rows]
+            if value == 0.0 or not rows:
+                continue
+            ids.append(intro["id"])
+            directions.append(doc_vectors[rows].sum(axis=0))
+            votes.append(value)
+        if not ids:
+            return cls(np.zeros(0, dtype=np.int64), np.zeros((0, doc_vectors.shape[1]), np.float32), np.zeros(0))
+        unit = normalise_rows(np.stack(directions))
+        return cls(np.array(ids, dtype=np.int64), centred(unit, centre_of(doc_vectors)), np.array(votes))
 
     def kernel(self, topics: np.ndarray, settings: Settings) -> np.ndarray:
         """(n_pairs, n_decisions) how much each decision speaks to each pair (0..1)."""
@@ -66,7 +82,8 @@ class Decisions:
         return np.clip((topics @ self.topics.T - s) / max(1.0 - s, 1e-6), 0.0, 1.0)
 
     def factors(self, topics: np.ndarray, settings: Settings) -> np.ndarray:
-        """(n_pairs,) the multiplier of each pair's score (1 without similar decisions)."""
+        """(n_pairs,) the multiplier of each pair's score (1 without similar decisions);
+        ``topics`` are centred shared topics (``centred``)."""
         if len(self.votes) == 0 or settings.intro_feedback_weight == 0:
             return np.ones(len(topics))
         k = self.kernel(topics, settings)

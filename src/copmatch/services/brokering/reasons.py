@@ -16,6 +16,7 @@ of the activity clock (the same recency that weighs their activity in the score)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,20 @@ from copmatch.services.labels import TAG, Label, contains_phrase, shown_text
 from copmatch.services.topics import document_tags, normalise_rows, recency_weights
 
 ASKS, PEERS = "asks what the other knows", "work on the same topics"
+
+
+@dataclass(frozen=True)
+class SharedTopic:
+    """What a pair has in common under one relation, before it is named."""
+
+    relation: str  # "peer", "a_asks_b" or "b_asks_a"
+    first: int  # member row: the asker under an asking relation
+    second: int  # member row: the one who knows
+    docs_first: np.ndarray  # the documents of ``first`` that count under the relation
+    docs_second: np.ndarray
+    direction: np.ndarray  # (dim,) unit: the sum of the closest document pair, one of each
+    anchors: tuple[int, int]  # that closest document pair (rows)
+    rank: int  # 0 for the strongest relation, 1 for the next...
 
 
 class Explainer:
@@ -46,45 +61,63 @@ class Explainer:
         np.maximum.at(self._last_day, corpus.contrib_member, days)
         self._recent = np.bincount(corpus.contrib_member, weights=recent, minlength=corpus.n_members).astype(int)
 
-    def __call__(self, a: int, b: int, similarity: dict[str, float]) -> dict[str, Any] | None:
-        """The reasons for pair (a, b) (member rows), or None when no topic both members'
-        documents carry can be named."""
-        ids, s = self.corpus.member_ids, self.settings
+    def shared_topic(self, a: int, b: int, similarity: dict[str, float], skip: int = 0) -> SharedTopic | None:
+        """The pair's shared topic under its strongest relation (``skip``: the next ones)."""
+        s = self.settings
         terms = pair_terms(
             self.context.topics, a, b, similarity["peer"], similarity["a_asks_b"], similarity["b_asks_a"],
             s.intro_peer_weight, s.intro_similarity_power,
         )  # fmt: skip
         strengths = dict(zip(("a_asks_b", "b_asks_a", "peer"), terms, strict=True))
         # The relation that added most first; a relation whose documents share no label
-        # falls back to the next (two peers' documents always include the asking ones).
-        for relation in sorted(strengths, key=lambda key: -strengths[key]):
+        # falls back to the next.
+        for relation in sorted(strengths, key=lambda key: -strengths[key])[skip:]:
             if relation == "peer":
                 sides = ((a, None), (b, None))
             else:
                 asker, knower = (a, b) if relation == "a_asks_b" else (b, a)
                 sides = ((asker, (ASKER,)), (knower, OFFERING_CLASSES))
-            found = self._topic(sides)
+            docs = [self._member_docs(member, classes) for member, classes in sides]
+            if any(len(d) == 0 for d in docs):
+                continue
+            vectors = self.context.doc_vectors
+            closeness = vectors[docs[0]] @ vectors[docs[1]].T  # (n_a, n_b) every document pair
+            i, j = np.unravel_index(int(np.argmax(closeness)), closeness.shape)
+            direction = normalise_rows((vectors[docs[0][i]] + vectors[docs[1][j]])[None, :])[0]
+            return SharedTopic(relation, sides[0][0], sides[1][0], docs[0], docs[1], direction,
+                               (int(docs[0][i]), int(docs[1][j])), skip)  # fmt: skip
+        return None
+
+    def __call__(self, a: int, b: int, similarity: dict[str, float], topic: SharedTopic | None = None):
+        """The reasons for pair (a, b) (member rows), or None when no topic both members'
+        documents carry can be named under any relation."""
+        topic = topic or self.shared_topic(a, b, similarity)
+        while topic is not None:
+            found = self._labels(topic)
             if found is not None:
-                break
-        else:
-            return None
-        labels, shown, direction = found
-        (first, _), (second, _) = sides
-        if relation == "peer":
+                return self._reasons(a, b, similarity, topic, *found)
+            topic = self.shared_topic(a, b, similarity, skip=topic.rank + 1)
+        return None
+
+    def _reasons(self, a, b, similarity, topic: SharedTopic, labels: list[Label], shown: list[list[int]]) -> dict:
+        ids = self.corpus.member_ids
+        first, second = topic.first, topic.second
+        if topic.relation == "peer":
             summary = f"{ids[a]} and {ids[b]} both work on {labels[0].text}"
         else:
             summary = f"{ids[first]} asks about {labels[0].text}, which {ids[second]} knows"
         why_now = {str(ids[m]): self._activity(m) for m in (a, b)}
-        texts = self._passages([d for docs in shown for d in docs], direction)
+        texts = self._passages([d for docs in shown for d in docs], topic.direction)
         label_text = " ".join(label.text.replace("-", " ") for label in labels)
         return {
             "summary": summary,
-            "relation": PEERS if relation == "peer" else ASKS,
-            "asker": None if relation == "peer" else str(ids[first]),
+            "relation": PEERS if topic.relation == "peer" else ASKS,
+            "asker": None if topic.relation == "peer" else str(ids[first]),
             "similarity": {key: round(float(value), 4) for key, value in similarity.items()},
             "topic": labels[0].text,
             "shared_topics": [label.text for label in labels],
             "topics_from": "tags" if labels[0].source == TAG else "key phrases",
+            "anchors": [str(self.corpus.doc_ids[d]) for d in topic.anchors],
             "evidence": {
                 str(ids[member]): [self._evidence(member, d, texts.get(d, ""), label_text) for d in docs]
                 for member, docs in zip((first, second), shown)
@@ -100,18 +133,12 @@ class Explainer:
             contrib = contrib[np.isin(self.corpus.contrib_class[contrib], classes)]
         return np.unique(self.corpus.contrib_doc[contrib].astype(np.int64))
 
-    def _topic(self, sides) -> tuple[list[Label], list[list[int]], np.ndarray] | None:
-        """(labels, each side's shown documents, the shared topic's direction), or None."""
+    def _labels(self, topic: SharedTopic) -> tuple[list[Label], list[list[int]]] | None:
+        """(labels, each side's shown documents) for a shared topic, or None."""
         vectors = self.context.doc_vectors
-        docs = [self._member_docs(member, classes) for member, classes in sides]
-        if any(len(d) == 0 for d in docs):
-            return None
-        closeness = vectors[docs[0]] @ vectors[docs[1]].T  # (n_a, n_b) every document pair
-        i, j = np.unravel_index(int(np.argmax(closeness)), closeness.shape)
-        direction = normalise_rows((vectors[docs[0][i]] + vectors[docs[1][j]])[None, :])[0]
         nearest = []
-        for side in docs:
-            near = np.clip(vectors[side] @ direction, 0.0, None)
+        for side in (topic.docs_first, topic.docs_second):
+            near = np.clip(vectors[side] @ topic.direction, 0.0, None)
             order = np.argsort(-near, kind="stable")[: self.settings.intro_label_documents]
             nearest.append((side[order], near[order]))
         (docs_a, near_a), (docs_b, near_b) = nearest
@@ -128,7 +155,7 @@ class Explainer:
         labels = [labels[0]] + [
             label for label in labels[1:] if all(any(carriers(d, label) for d in side) for side in shown)
         ]
-        return labels, shown, direction
+        return labels, shown
 
     def _passages(self, docs: list[int], direction: np.ndarray) -> dict[int, str]:
         """Each document's passage closest to ``direction``, as text."""

@@ -19,7 +19,7 @@ import numpy as np
 from copmatch.ranking.retrieval import Searcher
 from copmatch.services.brokering.context import BrokeringContext
 from copmatch.services.brokering.diversity import diversified
-from copmatch.services.brokering.feedback import Decisions, pair_topics
+from copmatch.services.brokering.feedback import Decisions, centre_of, centred
 from copmatch.services.brokering.reasons import Explainer
 from copmatch.services.brokering.review import OPEN_STATUSES, Introduction, introductions_by_id
 from copmatch.services.brokering.score import ScoredPairs, score_pairs
@@ -101,24 +101,41 @@ def open_load(context: BrokeringContext) -> dict[int, int]:
 
 def rank_suggestions(context: BrokeringContext, limit: int, per_member: int | None = None) -> list[Suggestion]:
     """The next ``limit`` introductions, explained, in the order a broker should see them
-    (nothing is stored): scored, moved by past decisions, diversified under the cap."""
+    (nothing is stored): the best-scored candidates, each given its shared topic, moved by
+    the broker's decisions on similar topics, and listed by MMR under the cap."""
     settings = context.settings
     per_member = settings.intro_per_member if per_member is None else per_member
     pairs = candidate_pairs(context)
-    topic = pair_topics(context.topics.topic, pairs.a, pairs.b)
-    decisions = Decisions.of(context.introductions, context.topics.topic, context.searcher.member_rows, settings)
-    factor = decisions.factors(topic, settings)
-    score = pairs.score * factor
+    # Only the best-scored candidates can make the list: their shared topics are worked out.
+    best = np.argsort(-pairs.score, kind="stable")[: max(settings.intro_candidates, 4 * limit)]
+    pairs = pairs.take(best)
     explain = Explainer(context)
+    similarity = [
+        {"peer": pairs.peer[i], "a_asks_b": pairs.a_asks_b[i], "b_asks_a": pairs.b_asks_a[i]} for i in range(len(best))
+    ]
+    shared = [explain.shared_topic(int(pairs.a[i]), int(pairs.b[i]), similarity[i]) for i in range(len(best))]
+    has_topic = np.array([t is not None for t in shared], dtype=bool)
+    directions = np.zeros((len(shared), context.doc_vectors.shape[1]), dtype=np.float32)
+    for i, found in enumerate(shared):
+        if found is not None:
+            directions[i] = found.direction
+    topic = centred(directions, centre_of(context.doc_vectors))
+    doc_rows = {d: i for i, d in enumerate(context.searcher.corpus.doc_ids.tolist())}
+    decisions = Decisions.of(context.introductions, context.doc_vectors, doc_rows, settings)
+    factor = decisions.factors(topic, settings)
+    score = np.where(has_topic, pairs.score * factor, 0.0)
     reasons: dict[int, dict] = {}
 
     def explained(i: int) -> bool:
-        similarity = {"peer": pairs.peer[i], "a_asks_b": pairs.a_asks_b[i], "b_asks_a": pairs.b_asks_a[i]}
-        found = explain(int(pairs.a[i]), int(pairs.b[i]), similarity)
+        if shared[i] is None:
+            return False
+        found = explain(int(pairs.a[i]), int(pairs.b[i]), similarity[i], shared[i])
         if found is not None:
             if factor[i] != 1.0:
-                like = decisions.nearest(topic[i], settings)
-                found["feedback"] = {"factor": round(float(factor[i]), 4), "like": like}
+                found["feedback"] = {
+                    "factor": round(float(factor[i]), 4),
+                    "like": decisions.nearest(topic[i], settings),
+                }
             reasons[i] = found
         return found is not None
 
