@@ -169,6 +169,9 @@ class Settings:
     label_max_document_share: float = _setting(
         0.15, "Share of all documents above which a tag or phrase is too common to name a topic."
     )
+    label_min_coherence: float = _setting(
+        0.25, "How much a tag's or phrase's documents must be about one thing to name a topic (0..1, above chance)."
+    )
     label_max_words: int = _setting(3, "Longest key phrase (words) used as a topic label where tags are missing.")
     practices_candidates: int = _setting(60, "Documents considered before diversification in related practice.")
     practices_mmr_lambda: float = _setting(

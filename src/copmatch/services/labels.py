@@ -4,7 +4,11 @@ A label is a *tag* where the documents have tags, else a *key phrase* of two or 
 words that occur together in the text (never a stopword, a number or a lone common
 word). Both are weighted like class-based TF-IDF: how many of the topic's documents
 carry the term, times how rare the term is in the whole community, so a term every
-document has ("discussion" on a meta site, "water" in a water utility) names nothing.
+document has ("water" in a water utility) names nothing, times how *coherent* it is: how
+much the documents carrying it are about one thing (the mean resultant length of their
+vectors less the community's mean document, above what as many random documents reach).
+A process tag that goes with every topic ("support", "feature-request" on a meta site)
+or a stock phrase ("stack exchange", "i've heard") is incoherent and never a label.
 
 One labeller names the pairs of an introduction (a term both members' documents carry,
 ``common``) and the topics of the health report (``describe``). The document-term
@@ -25,7 +29,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from copmatch.ranking.retrieval import Searcher
-from copmatch.services.topics import document_tags
+from copmatch.services.topics import document_tags, document_vectors
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -56,6 +60,7 @@ GENERIC_WORDS = frozenset(_GENERIC_TEXT.split()) | ENGLISH_STOP_WORDS
 
 _SEGMENT = re.compile(r"[.,;:!?()\[\]{}\"“”/\\|<>*=+#\n\r\t]+")
 _TOKEN = re.compile(r"[a-z][a-z'’-]*[a-z]")
+_CONTRACTION = re.compile(r"['’]")
 
 
 def phrase_tokens(text: str) -> list[list[str]]:
@@ -69,7 +74,8 @@ def key_phrases(text: str, max_words: int = 3) -> list[str]:
     number or generic word inside): the candidate key phrases of a document."""
     found: list[str] = []
     for tokens in phrase_tokens(text):
-        content = [len(t) > 2 and t not in GENERIC_WORDS for t in tokens]
+        # A contraction ("i've", "don't") is conversation, never part of a topic's name.
+        content = [len(t) > 2 and t not in GENERIC_WORDS and not _CONTRACTION.search(t) for t in tokens]
         for n in range(2, max_words + 1):
             found += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1) if all(content[i : i + n])]
     return found
@@ -98,26 +104,32 @@ class TermMatrix:
     csc: sparse.csc_matrix
     names: np.ndarray  # (n_terms,) str
     idf: np.ndarray  # (n_terms,) float
+    coherence: np.ndarray  # (n_terms,) 0..1: how much the term's documents are about one thing
 
     @classmethod
-    def build(cls, vectorizer: CountVectorizer, inputs: list, n_docs: int, max_share: float) -> TermMatrix:
+    def build(cls, vectorizer: CountVectorizer, inputs: list, centred: np.ndarray, settings: Settings) -> TermMatrix:
+        n_docs = len(inputs)
         try:
             matrix = vectorizer.fit_transform(inputs).tocsr().astype(np.float32)
-        except ValueError:  # no term in any document (or none left after min_df / max_df)
+        except ValueError:  # no term in any document
             return cls.empty(n_docs)
-        df = np.asarray((matrix > 0).sum(axis=0)).ravel()
+        matrix.data[:] = 1.0
+        df = np.asarray(matrix.sum(axis=0)).ravel()
         # A term on a large share of documents distinguishes nothing; a min_df cut keeps
         # terms two documents share (a single document's wording is not a topic).
-        keep = np.flatnonzero((df >= 2) & (df <= max(2, max_share * n_docs)))
+        keep = np.flatnonzero((df >= 2) & (df <= max(2, settings.label_max_document_share * n_docs)))
+        coherence = term_coherence(matrix[:, keep], centred)
+        keep = keep[coherence >= settings.label_min_coherence]
         matrix = matrix[:, keep]
         idf = np.log((1 + n_docs) / (1 + df[keep])) + 1.0
         names = np.asarray(vectorizer.get_feature_names_out())[keep]
-        return cls(matrix, matrix.tocsc(), names, idf.astype(np.float64))
+        coherence = coherence[coherence >= settings.label_min_coherence]
+        return cls(matrix, matrix.tocsc(), names, idf.astype(np.float64), coherence.astype(np.float64))
 
     @classmethod
     def empty(cls, n_docs: int) -> TermMatrix:
         matrix = sparse.csr_matrix((n_docs, 0), dtype=np.float32)
-        return cls(matrix, matrix.tocsc(), np.array([], dtype=str), np.zeros(0))
+        return cls(matrix, matrix.tocsc(), np.array([], dtype=str), np.zeros(0), np.zeros(0))
 
     def terms_of(self, doc: int) -> np.ndarray:
         return self.matrix.indices[self.matrix.indptr[doc] : self.matrix.indptr[doc + 1]]
@@ -133,25 +145,28 @@ class Labeller:
         self.tags, self.phrases = tags, phrases
 
     @classmethod
-    def build(cls, searcher: Searcher, documents: Iterable[dict], settings: Settings) -> Labeller:
+    def build(
+        cls, searcher: Searcher, documents: Iterable[dict], doc_vectors: np.ndarray, settings: Settings
+    ) -> Labeller:
         """From the store's documents (id, kind, title, body, tags, parent_id) as the snapshot
         lists them: each document's text is the title a broker sees (an answer shows its
         question's) and its body, whole (passages are cut mid-word)."""
         corpus = searcher.corpus
-        n_docs = corpus.n_docs
         documents = list(documents)
         bodies = {d["id"]: d.get("body") or "" for d in documents}
         doc_ids = corpus.doc_ids.tolist()
         texts = [shown_text(str(title), bodies.get(d, "")) for d, title in zip(doc_ids, corpus.doc_titles.tolist())]
         tags_of = document_tags(documents)
         doc_tags = [tags_of.get(d, []) for d in doc_ids]
-        share = settings.label_max_document_share
-        tags = TermMatrix.build(CountVectorizer(analyzer=lambda t: t, binary=True), doc_tags, n_docs, share)
+        has_text = np.linalg.norm(doc_vectors, axis=1) > 0
+        centre = doc_vectors[has_text].mean(axis=0) if has_text.any() else 0.0
+        centred = np.where(has_text[:, None], doc_vectors - centre, 0.0).astype(np.float32)
+        tags = TermMatrix.build(CountVectorizer(analyzer=lambda t: t, binary=True), doc_tags, centred, settings)
         phrases = TermMatrix.build(
             CountVectorizer(analyzer=lambda t: key_phrases(t, settings.label_max_words), binary=True),
             texts,
-            n_docs,
-            share,
+            centred,
+            settings,
         )
         return cls(tags, phrases)
 
@@ -177,7 +192,7 @@ class Labeller:
             shared = np.flatnonzero((best_a > 0) & (best_b > 0))
             if len(shared) == 0:
                 continue
-            scores = terms.idf[shared] * np.sqrt(best_a[shared] * best_b[shared])
+            scores = terms.idf[shared] * terms.coherence[shared] * np.sqrt(best_a[shared] * best_b[shared])
             top = shared[np.lexsort((terms.names[shared], -scores))][:limit]
             top_scores = scores[np.searchsorted(shared, top)]
             return [Label(str(terms.names[t]), source, float(s), int(t)) for t, s in zip(top, top_scores)]
@@ -194,7 +209,7 @@ class Labeller:
             found = np.flatnonzero(counts >= min(min_documents, len(docs)))
             if len(found) == 0:
                 continue
-            scores = counts[found] / len(docs) * terms.idf[found]
+            scores = counts[found] / len(docs) * terms.idf[found] * terms.coherence[found]
             order = np.lexsort((terms.names[found], -scores))[:limit]
             return [Label(str(terms.names[found[i]]), source, float(scores[i]), int(found[i])) for i in order]
         return []
@@ -203,6 +218,23 @@ class Labeller:
         """Whether document row ``doc`` carries the label (has the tag, or the phrase)."""
         terms = self.tags if label.source == TAG else self.phrases
         return bool(np.isin(label.term, terms.terms_of(doc)))
+
+
+def term_coherence(matrix: sparse.csr_matrix, centred: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """(n_terms,) for each term (a column of the binary doc-term ``matrix``): the mean
+    resultant length of its documents' ``centred`` vectors (1: all about the same thing),
+    less the 1/sqrt(df) that as many unrelated documents reach, rescaled to 0..1."""
+    csc = matrix.tocsc()
+    df = np.asarray(csc.sum(axis=0)).ravel()
+    lengths = np.linalg.norm(centred, axis=1)
+    out = np.zeros(csc.shape[1])
+    for start in range(0, csc.shape[1], chunk):  # (chunk, dim) at a time, not (n_terms, dim)
+        block = csc[:, start : start + chunk]
+        resultant = np.linalg.norm(np.asarray(block.T @ centred), axis=1)
+        total = np.asarray(block.T @ lengths).ravel()
+        out[start : start + block.shape[1]] = resultant / np.maximum(total, 1e-12)
+    chance = 1.0 / np.sqrt(np.maximum(df, 1.0))
+    return np.clip((out - chance) / np.maximum(1.0 - chance, 1e-12), 0.0, 1.0)
 
 
 def _weight_per_term(rows: sparse.csr_matrix, closeness: np.ndarray) -> np.ndarray:
@@ -219,12 +251,15 @@ _CACHE: weakref.WeakKeyDictionary[Searcher, dict[tuple, Labeller]] = weakref.Wea
 _CACHE_LOCK = threading.Lock()
 
 
-def labeller_for(searcher: Searcher, store: Store, settings: Settings) -> Labeller:
+def labeller_for(
+    searcher: Searcher, store: Store, settings: Settings, doc_vectors: np.ndarray | None = None
+) -> Labeller:
     """The labeller of a served snapshot, built on first use (reading the documents' text
     from the store once) and kept while the snapshot is served."""
-    key = (settings.label_max_document_share, settings.label_max_words)
+    key = (settings.label_max_document_share, settings.label_max_words, settings.label_min_coherence)
     with _CACHE_LOCK:
         built = _CACHE.setdefault(searcher, {})
         if key not in built:
-            built[key] = Labeller.build(searcher, store.documents(), settings)
+            vectors = document_vectors(searcher) if doc_vectors is None else doc_vectors
+            built[key] = Labeller.build(searcher, store.documents(), vectors, settings)
         return built[key]

@@ -45,7 +45,7 @@ class BrokeringContext:
             introductions=store.introductions(),
             doc_vectors=doc_vectors,
             topics=member_topics(searcher, doc_vectors, settings),
-            labeller=labeller_for(searcher, store, settings),
+            labeller=labeller_for(searcher, store, settings, doc_vectors),
         )
 
     def with_settings(self, store: Store, settings: Settings) -> BrokeringContext:
@@ -59,7 +59,7 @@ class BrokeringContext:
             self.introductions,
             self.doc_vectors,
             member_topics(self.searcher, self.doc_vectors, settings),
-            labeller_for(self.searcher, store, settings),
+            labeller_for(self.searcher, store, settings, self.doc_vectors),
         )
 
     def silos(self) -> np.ndarray:
