@@ -146,7 +146,7 @@ class Settings:
     )
     intro_labels: int = _setting(3, "Topic labels named for an introduction (all carried by both members' documents).")
     intro_mmr_lambda: float = _setting(
-        0.7, "Score vs. novelty when ordering introductions (1: by score only, 0: as different as possible)."
+        0.8, "Score vs. novelty when ordering introductions (1: by score only, 0: as different as possible)."
     )
     intro_mmr_shared_member: float = _setting(
         1.0, "Redundancy of a pair with one already listed that shares one of its members (0..1)."

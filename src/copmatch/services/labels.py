@@ -56,7 +56,13 @@ takes taking tell thank thanks thing things think thought time times tried try t
 used useful uses using usually various want wanted wants way ways week weeks well went whether work worked
 working works would wrong year years yes yet
 """
-GENERIC_WORDS = frozenset(_GENERIC_TEXT.split()) | ENGLISH_STOP_WORDS
+# Tags a Q&A site files posts under by what kind of post they are, not what they are about
+# (StackExchange meta sites: "support", "bug", "status-completed"): never a topic's name.
+_PROCESS_TEXT = """
+bug bugs discussion feature-request meta support tags tag status-bydesign status-completed status-declined
+status-deferred status-norepro status-planned status-review
+"""
+GENERIC_WORDS = frozenset(_GENERIC_TEXT.split()) | frozenset(_PROCESS_TEXT.split()) | ENGLISH_STOP_WORDS
 
 _SEGMENT = re.compile(r"[.,;:!?()\[\]{}\"“”/\\|<>*=+#\n\r\t]+")
 _TOKEN = re.compile(r"[a-z][a-z'’-]*[a-z]")
@@ -157,7 +163,8 @@ class Labeller:
         doc_ids = corpus.doc_ids.tolist()
         texts = [shown_text(str(title), bodies.get(d, "")) for d, title in zip(doc_ids, corpus.doc_titles.tolist())]
         tags_of = document_tags(documents)
-        doc_tags = [tags_of.get(d, []) for d in doc_ids]
+        # A tag that is a generic or process word ("support", "bug") names no topic either.
+        doc_tags = [[t for t in tags_of.get(d, []) if t.lower() not in GENERIC_WORDS] for d in doc_ids]
         has_text = np.linalg.norm(doc_vectors, axis=1) > 0
         centre = doc_vectors[has_text].mean(axis=0) if has_text.any() else 0.0
         centred = np.where(has_text[:, None], doc_vectors - centre, 0.0).astype(np.float32)
