@@ -402,17 +402,30 @@ def main(
             expected = len(split.truth) / max(split.pool.size(), 1)
             hits.setdefault("random, exact expectation", []).append(np.full(k_max, expected))
             checks_rows.append(
-                {"dump": name, "share": share, "suggestions": len(ours["found"]),
-                 "faithful share": round(ours["faithful_share"], 4), "labels": ours["labels"],
-                 "generic single-word labels": round(ours["generic_label_share"], 4),
-                 "distinct members in top 20": ours["distinct_members_top20"],
-                 "first labels": ", ".join(ours["example_labels"])}  # fmt: skip
+                {
+                    "dump": name,
+                    "share": share,
+                    "suggestions": len(ours["found"]),
+                    "faithful share": round(ours["faithful_share"], 4),
+                    "labels": ours["labels"],
+                    "generic single-word labels": round(ours["generic_label_share"], 4),
+                    "distinct members in top 20": ours["distinct_members_top20"],
+                    "first labels": ", ".join(ours["example_labels"]),
+                }  # fmt: skip
             )
             split_rows.append(
-                {"dump": name, "share": share, "cutoff": split.cutoff, "history_posts": split.history_posts,
-                 "pool_members": len(split.members), "target_pairs": len(split.truth),
-                 "eligible_pairs": split.pool.size(), "build_s": round(split.build_s, 2),
-                 "rank_s": round(ours["rank_s"], 3), "total_s": round(time.perf_counter() - started, 2)}  # fmt: skip
+                {
+                    "dump": name,
+                    "share": share,
+                    "cutoff": split.cutoff,
+                    "history_posts": split.history_posts,
+                    "pool_members": len(split.members),
+                    "target_pairs": len(split.truth),
+                    "eligible_pairs": split.pool.size(),
+                    "build_s": round(split.build_s, 2),
+                    "rank_s": round(ours["rank_s"], 3),
+                    "total_s": round(time.perf_counter() - started, 2),
+                }  # fmt: skip
             )
             split.community.close()
         rows = []

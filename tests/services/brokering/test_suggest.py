@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from copmatch.errors import InvalidTransitionError
-from copmatch.services.brokering.score import pair_terms, score_pairs
 from copmatch.services.brokering.diversity import diversified
+from copmatch.services.brokering.score import pair_terms, score_pairs
 from copmatch.services.brokering.suggest import neighbour_pairs
-from copmatch.settings import Settings
 from copmatch.services.topics import MemberTopics
+from copmatch.settings import Settings
 from tests.support import DATA, open_community
 
 MEMBERS, DOCUMENTS = DATA / "brokering_members.jsonl", DATA / "brokering_documents.jsonl"

@@ -123,7 +123,10 @@ class Explainer:
                 for member, docs in zip((first, second), shown)
             },
             "why_now": why_now,
-            "why_now_summary": "both active lately: "
+            # Said only when it holds: both contributed within one half-life of the clock.
+            "why_now_summary": (
+                "both active lately: " if all(v["recent_contributions"] for v in why_now.values()) else "activity: "
+            )
             + "; ".join(f"{m} {self._describe_activity(v)}" for m, v in why_now.items()),
         }
 
