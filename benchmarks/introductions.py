@@ -20,8 +20,10 @@ silos, who never interacted before the cutoff. Baselines in the same run: random
 cross-silo pairs (the exact expectation, and the mean of seeded draws), pairs of the most
 active members (history posts, busiest pairs first) and pairs sharing the most tags. The
 ablation "recently active members" ranks by copmatch's own recency-weighted activity
-without topics. Precision@K is pooled over the reported cutoffs (hits summed), with 95%
-bootstrap intervals (positions resampled within each cutoff's list, 2000 replicates).
+without topics; two more show copmatch with closeness counting less (similarity power 1)
+and without diversification (by score only, no cap). Precision@K is pooled over the
+reported cutoffs (hits summed), with 95% bootstrap intervals (positions resampled within
+each cutoff's list, 2000 replicates).
 
 Also per run: the share of suggestions whose reasons pass the faithfulness check
 (``reasons.faithful``, against the stored documents), the share of topic labels that are a
@@ -255,6 +257,16 @@ def evaluate(split: Split, settings: Settings, k_max: int, checks: bool) -> dict
     return out
 
 
+def ablations(settings: Settings) -> dict[str, Settings]:
+    """copmatch with one part changed, measured in the same run (never used to pick defaults)."""
+    return {
+        f"{COPMATCH}, similarity power 1 (ablation)": settings.with_overrides(intro_similarity_power=1.0),
+        f"{COPMATCH}, by score only: no MMR, no cap (ablation)": settings.with_overrides(
+            intro_mmr_lambda=1.0, intro_per_member=10_000
+        ),
+    }
+
+
 def is_generic(label: str) -> bool:
     return len(label.split()) == 1 and label.lower() in GENERIC
 
@@ -397,6 +409,8 @@ def main(
             split = open_split(name, share, None, settings, embedder)
             ours = evaluate(split, settings, k_max, checks=True)
             hits.setdefault(f"{COPMATCH} (MMR, cap {settings.intro_per_member}/member)", []).append(ours["hits"])
+            for method, variant in ablations(settings).items():
+                hits.setdefault(method, []).append(evaluate(split, variant, k_max, checks=False)["hits"])
             for method, h in baselines(split, ours["context"], k_max, draws).items():
                 hits.setdefault(method, []).append(h)
             expected = len(split.truth) / max(split.pool.size(), 1)
