@@ -130,6 +130,9 @@ class Settings:
     intro_activity_half_life_days: float = _setting(
         180.0, "Age at which a contribution counts half in a member's activity (active people follow up)."
     )
+    # Days, not the community's own clock: on the development cutoffs of all six dumps the
+    # 'posts' clock (half-lives 300 and 1000 posts) did no better than 60 or 180 days (within
+    # one hit; introductions_tuning in benchmarks/RESULTS.md), and a broker reads dates.
     intro_activity_clock: str = _setting(
         "days", "Clock of a member's recent activity: 'days' of the calendar, or 'posts' of the community since."
     )

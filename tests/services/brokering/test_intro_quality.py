@@ -135,3 +135,34 @@ def test_broker_decisions_shape_later_suggestions(sample, sample_built, tmp_path
     # The reasons say which decisions moved a pair.
     moved = [i for i in sample.list_introductions() if "feedback" in i.reasons]
     assert moved and all(i.reasons["feedback"]["like"] for i in moved)
+
+
+def test_labeller_vocabulary_holds_no_generic_word_and_names_health_topics(sample):
+    from copmatch.services.labels import labeller_for
+
+    searcher, _ = sample.current_searcher()
+    labeller = labeller_for(searcher, sample.store, sample.settings)
+    assert len(labeller.tags.names) and len(labeller.phrases.names)
+    assert not {t for t in labeller.tags.names if t in GENERIC_WORDS}
+    for phrase in labeller.phrases.names:
+        words = phrase.split()
+        assert 2 <= len(words) <= Settings().label_max_words
+        assert not any(w in GENERIC_WORDS or w.isdigit() or "'" in w for w in words), phrase
+    assert (labeller.tags.coherence >= Settings().label_min_coherence).all()
+    for topic in sample.health().thin_topics:
+        assert topic.label and all(part.strip() not in GENERIC_WORDS for part in topic.label.split(" / "))
+
+
+def test_feedback_moves_pairs_on_similar_topics_only():
+    import numpy as np
+
+    from copmatch.services.brokering.feedback import Decisions
+
+    settings = Settings(intro_feedback_similarity=0.3, intro_feedback_prior=0.5, intro_feedback_weight=0.8)
+    topics = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    decisions = Decisions(np.array([1, 2]), topics, np.array([-1.0, 1.0]))  # rejected x, helpful y
+    near_x, near_y, far = np.array([[0.95, 0.31, 0.0]]), np.array([[0.0, 0.95, 0.31]]), np.array([[0, 0, 1.0]])
+    assert decisions.factors(near_x, settings)[0] < 1.0 < decisions.factors(near_y, settings)[0]
+    assert decisions.factors(far, settings)[0] == 1.0
+    assert decisions.nearest(near_x[0], settings)[0]["introduction"] == 1
+    assert Decisions(decisions.ids, topics, decisions.votes).factors(near_x, Settings(intro_feedback_weight=0))[0] == 1
