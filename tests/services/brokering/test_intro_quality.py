@@ -32,12 +32,23 @@ def sample(sample_built, tmp_path, embedder):
     community.close()
 
 
+@pytest.fixture(scope="module")
+def suggested20(sample_built, tmp_path_factory, embedder):
+    """One copy of the sample community with its first 20 suggestions (read by several tests)."""
+    path = tmp_path_factory.mktemp("sample20") / "sample"
+    shutil.copytree(sample_built.data_dir, path)
+    community = open_community(path, embedder)
+    yield community, community.suggest_introductions(limit=20)
+    community.close()
+
+
 @pytest.fixture
-def top20(sample):
-    return sample.suggest_introductions(limit=20)
+def top20(suggested20):
+    return suggested20[1]
 
 
-def test_every_suggestion_names_a_topic_both_members_shown_documents_carry(sample, top20):
+def test_every_suggestion_names_a_topic_both_members_shown_documents_carry(suggested20):
+    sample, top20 = suggested20
     tags_of, bodies_of = faithfulness_inputs(list(sample.store.documents()))
     assert len(top20) == 20
     for intro in top20:
