@@ -1,7 +1,7 @@
 """Do suggested introductions predict who actually meets, and could a broker check them?
 
-    .venv/bin/python benchmarks/introductions.py            # all six dumps, the protocol
-    .venv/bin/python benchmarks/introductions.py --tune     # the settings grid on development cutoffs
+    .venv/bin/python -m benchmarks.introductions            # all six dumps, the protocol
+    .venv/bin/python -m benchmarks.introductions --tune     # the settings grid on development cutoffs
 
 For each StackExchange dump and cutoff (the expert-finding benchmark's temporal split,
 expert_data.split_dump: the posts before the date of the question at that share of all
@@ -22,8 +22,8 @@ active members (history posts, busiest pairs first) and pairs sharing the most t
 ablation "recently active members" ranks by copmatch's own recency-weighted activity
 without topics; two more show copmatch with closeness counting less (similarity power 1)
 and without diversification (by score only, no cap). Precision@K is pooled over the
-reported cutoffs (hits summed), with 95% bootstrap intervals (positions resampled within
-each cutoff's list, 2000 replicates).
+reported cutoffs (hits summed), with 95% bootstrap intervals (the pooled list positions
+resampled, 2000 replicates).
 
 Also per run: the share of suggestions whose reasons pass the faithfulness check
 (``reasons.faithful``, against the stored documents), the share of topic labels that are a
@@ -46,6 +46,9 @@ import numpy as np
 import typer
 from scipy import sparse
 
+from benchmarks.lib.expert_data import POSTS, QUESTION, _rows, split_dump
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
+from benchmarks.lib.stats import bootstrap_interval
 from copmatch import Community, Settings
 from copmatch.embedding.encoder import Embedder
 from copmatch.ingest.stackexchange import read_dump
@@ -54,8 +57,6 @@ from copmatch.services.brokering.reasons import faithful, faithfulness_inputs
 from copmatch.services.brokering.suggest import rank_suggestions
 from copmatch.services.graph import ANSWERED, interactions, pair
 from copmatch.services.topics import document_tags
-from expert_data import POSTS, QUESTION, _rows, split_dump
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "introductions"
@@ -287,13 +288,10 @@ def baselines(split: Split, context: BrokeringContext, k_max: int, draws: int) -
 
 def pooled(hits: list[np.ndarray], k: int, rng: np.random.Generator, replicates: int = 2000) -> dict:
     """Precision@k pooled over cutoffs (hits summed), with a 95% percentile bootstrap interval
-    (each cutoff's k positions resampled with replacement)."""
-    top = np.stack([h[:k] for h in hits])  # (cutoffs, k)
-    point = float(top.mean())
-    picks = rng.integers(0, k, size=(replicates, top.shape[0], k))
-    samples = np.take_along_axis(np.broadcast_to(top, (replicates, *top.shape)), picks, axis=2).mean(axis=(1, 2))
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return {"p": round(point, 4), "low": round(float(low), 4), "high": round(float(high), 4), "hits": float(top.sum())}
+    over the pooled list positions (``benchmarks.lib.stats``)."""
+    top = np.concatenate([h[:k] for h in hits])  # (cutoffs * k,) hit indicators
+    low, high = bootstrap_interval(top, rng, replicates)
+    return {"p": round(float(top.mean()), 4), "low": round(low, 4), "high": round(high, 4), "hits": float(top.sum())}
 
 
 def settings_from(base: Settings, combo: dict) -> Settings:

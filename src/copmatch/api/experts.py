@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from copmatch.api.deps import CommunityDep, member
+from copmatch.api.limits import at_most, check_query
 from copmatch.api.schemas import (
     BatchExpertsRequest,
     BatchExpertsResponse,
@@ -23,6 +24,7 @@ router = APIRouter(prefix="/v1", tags=["members"], dependencies=[Depends(member)
 @router.post("/experts", response_model=ExpertsResponse, summary="Who knows about this?")
 def experts(body: ExpertsRequest, community: CommunityDep) -> dict[str, Any]:
     """Members ranked for the text, each with the evidence behind their score."""
+    check_query(body, community.settings)
     query = ExpertQuery(body.text, body.limit, tuple(body.exclude), body.candidates)
     answers = community.answer_experts([query])
     return {"index_version": answers.index_version, "experts": [e.to_dict() for e in answers.results[0]]}
@@ -31,6 +33,11 @@ def experts(body: ExpertsRequest, community: CommunityDep) -> dict[str, Any]:
 @router.post("/experts/batch", response_model=BatchExpertsResponse, summary="Experts for many queries")
 def experts_batch(body: BatchExpertsRequest, community: CommunityDep) -> dict[str, Any]:
     """One ranking per query, in order; the texts are encoded together."""
+    settings = community.settings
+    at_most("queries", len(body.queries), settings.api_max_batch_queries, "api_max_batch_queries")
+    at_most("limit", body.limit, settings.max_limit, "max_limit")
+    for i, q in enumerate(body.queries):
+        check_query(q, settings, f"queries.{i}.")
     queries = [ExpertQuery(q.text, body.limit, tuple(q.exclude), q.candidates, q.id) for q in body.queries]
     answers = community.answer_experts(queries)
     return {

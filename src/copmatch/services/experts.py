@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from copmatch.errors import InvalidQueryError
-from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES
 from copmatch.ranking.retrieval import PassageCandidates, Searcher
 from copmatch.ranking.scores import (
     DocumentHits,
@@ -186,7 +185,7 @@ def _experts(
         items = []
         for hit, weight in picked.get(row, []):
             doc = int(hits.docs[hit])
-            role = _role_of(corpus, row, doc)
+            role = searcher.role_of(row, doc)
             items.append(
                 Evidence(
                     document_id=str(corpus.doc_ids[doc]),
@@ -228,10 +227,3 @@ def _evidence_rows(
         if len(out.setdefault(member, [])) < per_member:
             out[member].append((hit, weight))
     return out
-
-
-def _role_of(corpus, member_row: int, doc_row: int) -> str:
-    start, end = corpus.doc_ptr[doc_row], corpus.doc_ptr[doc_row + 1]
-    members = corpus.contrib_member[start:end]
-    match = np.flatnonzero(members == member_row)
-    return EVIDENCE_CLASS_NAMES[int(corpus.contrib_class[start + match[0]])] if len(match) else ""

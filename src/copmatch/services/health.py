@@ -21,7 +21,6 @@ from copmatch.services.graph import build_graph, interactions
 from copmatch.services.knn import nearest
 from copmatch.services.labels import Labeller, labeller_for
 from copmatch.services.silos import summarise
-from copmatch.services.topics import document_vectors
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -175,7 +174,7 @@ def thin_topics(searcher: Searcher, facts: list[dict], contributions: list, memb
     each named by the labeller (the tags, else key phrases, that distinguish its questions)."""
     corpus = searcher.corpus
     questions = np.flatnonzero(corpus.doc_kinds == "question")
-    groups = question_topics(document_vectors(searcher, questions), settings)
+    groups = question_topics(searcher.document_vectors(questions), settings)
     answers_of: dict[str, list[str]] = {}
     for f in facts:
         if f["kind"] == "answer" and f.get("parent_id"):

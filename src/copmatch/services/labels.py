@@ -29,7 +29,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from copmatch.ranking.retrieval import Searcher
-from copmatch.services.topics import document_tags, document_vectors
+from copmatch.services.topics import document_tags
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -267,6 +267,6 @@ def labeller_for(
     with _CACHE_LOCK:
         built = _CACHE.setdefault(searcher, {})
         if key not in built:
-            vectors = document_vectors(searcher) if doc_vectors is None else doc_vectors
+            vectors = searcher.document_vectors() if doc_vectors is None else doc_vectors
             built[key] = Labeller.build(searcher, store.documents(), vectors, settings)
         return built[key]

@@ -15,38 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from copmatch.ranking.corpus import ASKER, OFFERING_CLASSES, Corpus, concat_ranges
-from copmatch.ranking.retrieval import Searcher
+from copmatch.ranking.corpus import ASKER, OFFERING_CLASSES, Corpus
+from copmatch.ranking.recency import calendar_recency
+from copmatch.ranking.retrieval import Searcher, normalise_rows
 from copmatch.ranking.scores import role_weights
 from copmatch.settings import Settings
-
-
-def normalise_rows(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def document_vectors(searcher: Searcher, rows: np.ndarray | None = None) -> np.ndarray:
-    """(n, dim) unit mean of each document's passage vectors, for every document or just
-    ``rows`` (then only their passages are read); zero for a document without text."""
-    corpus = searcher.corpus
-    dim = searcher.passage_vectors.shape[1] if corpus.n_passages else searcher.dimension
-    ptr = searcher.doc_passage_ptr
-    every = rows is None
-    rows = np.arange(corpus.n_docs) if every else np.asarray(rows, dtype=np.int64)
-    counts = ptr[rows + 1] - ptr[rows]
-    out = np.zeros((len(rows), dim), dtype=np.float32)
-    has_text = np.flatnonzero(counts > 0)
-    if len(has_text):
-        if every:  # every document: its passages are the whole matrix, in order
-            vectors, starts = np.asarray(searcher.passage_vectors, dtype=np.float32), ptr[rows[has_text]]
-        else:  # a few documents: read only their passages (a large snapshot reads row by row)
-            passages = concat_ranges(ptr, rows[has_text])
-            vectors = np.asarray(searcher.passage_vectors[passages], dtype=np.float32)
-            starts = np.concatenate(([0], np.cumsum(counts[has_text])[:-1]))
-        # Each document's passages are one run, so one reduceat sums them all.
-        out[has_text] = normalise_rows(np.add.reduceat(vectors, starts, axis=0))
-    return out
 
 
 def topic_role_weights(settings: Settings) -> np.ndarray:
@@ -92,23 +65,20 @@ class MemberTopics:
 
 
 def recency_weights(corpus: Corpus, settings: Settings) -> np.ndarray:
-    """(n_contrib,) 1 for a contribution made "now" (the corpus's newest document), halving
-    every half-life of the activity clock: ``intro_activity_half_life_days`` of the calendar,
-    or ``intro_activity_half_life_posts`` documents posted since (the community's own clock,
-    which does not count a quiet year as ageing). An undated one counts as one half-life old."""
+    """(n_contrib,) how much each contribution says a member is active now, on the
+    introductions' clock: calendar days by default (``ranking/recency.py`` says why), or
+    ``intro_activity_half_life_posts`` documents posted since (measured no better; kept so
+    the choice can be re-measured). An undated one counts as one half-life old."""
+    if settings.intro_activity_clock == "days":
+        return calendar_recency(corpus, settings.intro_activity_half_life_days)
+    if settings.intro_activity_clock != "posts":
+        raise ValueError(f"intro_activity_clock must be 'days' or 'posts', not {settings.intro_activity_clock!r}")
+    half_life = settings.intro_activity_half_life_posts
     days = corpus.doc_days[corpus.contrib_doc]
     dated = np.isfinite(days)
-    if settings.intro_activity_clock == "posts":
-        half_life = settings.intro_activity_half_life_posts
-        known = np.sort(corpus.doc_days[np.isfinite(corpus.doc_days)])
-        # Documents posted after each contribution's document: its age on the community's clock.
-        age = np.where(dated, len(known) - np.searchsorted(known, np.where(dated, days, 0.0), side="right"), half_life)
-    elif settings.intro_activity_clock == "days":
-        half_life = settings.intro_activity_half_life_days
-        now = np.nanmax(corpus.doc_days) if dated.any() else 0.0
-        age = np.where(dated, now - days, half_life)
-    else:
-        raise ValueError(f"intro_activity_clock must be 'days' or 'posts', not {settings.intro_activity_clock!r}")
+    known = np.sort(corpus.doc_days[np.isfinite(corpus.doc_days)])
+    # Documents posted after each contribution's document: its age on the community's clock.
+    age = np.where(dated, len(known) - np.searchsorted(known, np.where(dated, days, 0.0), side="right"), half_life)
     return 0.5 ** (np.maximum(age, 0.0) / half_life)
 
 

@@ -4,13 +4,12 @@ broker's decisions (a replay of a broker with a fixed policy)."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from copmatch.services.brokering.reasons import faithful, faithfulness_inputs
 from copmatch.services.labels import GENERIC_WORDS, contains_phrase, key_phrases
 from copmatch.settings import Settings
+from tests.conftest import private_copy
 from tests.support import open_community
 
 # sample/README.md section 8: the planted cross-silo pairs and words of their shared topic.
@@ -26,7 +25,7 @@ PLANTED = {
 def sample(sample_built, tmp_path, embedder):
     """A writable copy of the built sample community."""
     path = tmp_path / "sample"
-    shutil.copytree(sample_built.data_dir, path)
+    private_copy(sample_built.data_dir, path)
     community = open_community(path, embedder)
     yield community
     community.close()
@@ -36,7 +35,7 @@ def sample(sample_built, tmp_path, embedder):
 def suggested20(sample_built, tmp_path_factory, embedder):
     """One copy of the sample community with its first 20 suggestions (read by several tests)."""
     path = tmp_path_factory.mktemp("sample20") / "sample"
-    shutil.copytree(sample_built.data_dir, path)
+    private_copy(sample_built.data_dir, path)
     community = open_community(path, embedder)
     yield community, community.suggest_introductions(limit=20)
     community.close()
@@ -134,7 +133,7 @@ def test_broker_decisions_shape_later_suggestions(sample, sample_built, tmp_path
     rounds, per_round = 5, 6
     learning = replay(sample, rounds, per_round)
     path = tmp_path / "control"
-    shutil.copytree(sample_built.data_dir, path)
+    private_copy(sample_built.data_dir, path)
     control_community = open_community(path, embedder, Settings(intro_feedback_weight=0.0))
     try:
         control = replay(control_community, rounds, per_round)

@@ -13,7 +13,7 @@ import numpy as np
 from copmatch.ranking.retrieval import Searcher
 from copmatch.services.graph import build_graph, interactions
 from copmatch.services.labels import Labeller, labeller_for
-from copmatch.services.topics import MemberTopics, document_vectors, member_topics
+from copmatch.services.topics import MemberTopics, member_topics
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -35,7 +35,7 @@ class BrokeringContext:
         members = {m["id"]: m for m in store.members()}
         facts = store.document_facts()
         graph = build_graph(members, interactions(facts, store.contributions()))
-        doc_vectors = document_vectors(searcher)
+        doc_vectors = searcher.document_vectors()
         return cls(
             searcher=searcher,
             settings=settings,

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from copmatch.ranking.retrieval import normalise_rows
 from copmatch.services.brokering.review import APPROVED, CLOSED, INTRODUCED, REJECTED
-from copmatch.services.topics import normalise_rows
 from copmatch.settings import Settings
 
 

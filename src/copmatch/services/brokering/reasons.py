@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from copmatch.ranking.corpus import ASKER, EVIDENCE_CLASS_NAMES, OFFERING_CLASSES
+from copmatch.ranking.corpus import ASKER, OFFERING_CLASSES
+from copmatch.ranking.retrieval import normalise_rows
 from copmatch.ranking.snippets import focused_snippet
 from copmatch.services.brokering.context import BrokeringContext
 from copmatch.services.brokering.score import pair_terms
 from copmatch.services.labels import TAG, Label, contains_phrase, shown_text
-from copmatch.services.topics import document_tags, normalise_rows, recency_weights
+from copmatch.services.topics import document_tags, recency_weights
 
 ASKS, PEERS = "asks what the other knows", "work on the same topics"
 
@@ -52,8 +53,6 @@ class Explainer:
         self.searcher = context.searcher
         self.corpus = corpus = context.searcher.corpus
         self.settings = context.settings
-        self._order = np.argsort(corpus.contrib_member, kind="stable")
-        self._ptr = np.searchsorted(corpus.contrib_member[self._order], np.arange(corpus.n_members + 1))
         # Why now: each member's latest contribution and their contributions within a half-life.
         recent = recency_weights(corpus, self.settings) >= 0.5
         days = np.where(np.isfinite(corpus.doc_days), corpus.doc_days, -np.inf)[corpus.contrib_doc]
@@ -131,7 +130,7 @@ class Explainer:
         }
 
     def _member_docs(self, member: int, classes: tuple[int, ...] | None) -> np.ndarray:
-        contrib = self._order[self._ptr[member] : self._ptr[member + 1]]
+        contrib = self.searcher.member_contributions(member)
         if classes is not None:
             contrib = contrib[np.isin(self.corpus.contrib_class[contrib], classes)]
         return np.unique(self.corpus.contrib_doc[contrib].astype(np.int64))
@@ -162,24 +161,22 @@ class Explainer:
 
     def _passages(self, docs: list[int], direction: np.ndarray) -> dict[int, str]:
         """Each document's passage closest to ``direction``, as text."""
-        ptr = self.searcher.doc_passage_ptr
         best: dict[int, int] = {}
         for doc in set(docs):
-            if ptr[doc + 1] > ptr[doc]:
-                scores = np.asarray(self.searcher.passage_vectors[ptr[doc] : ptr[doc + 1]]) @ direction
-                best[doc] = int(ptr[doc] + np.argmax(scores))
+            passages = self.searcher.document_passages(doc)
+            if len(passages):
+                scores = np.asarray(self.searcher.passage_vectors[passages]) @ direction
+                best[doc] = int(passages[np.argmax(scores)])
         texts = self.searcher.passage_texts(sorted(best.values()))
         return {doc: texts.get(passage, "") for doc, passage in best.items()}
 
     def _evidence(self, member: int, doc: int, text: str, focus: str) -> dict[str, Any]:
         corpus = self.corpus
-        start, end = corpus.doc_ptr[doc], corpus.doc_ptr[doc + 1]
-        match = np.flatnonzero(corpus.contrib_member[start:end] == member)
         return {
             "document_id": str(corpus.doc_ids[doc]),
             "title": str(corpus.doc_titles[doc]),
             "kind": str(corpus.doc_kinds[doc]),
-            "role": EVIDENCE_CLASS_NAMES[int(corpus.contrib_class[start + match[0]])] if len(match) else "",
+            "role": self.searcher.role_of(member, doc),
             "snippet": focused_snippet(text, focus, self.settings.snippet_chars),
         }
 

@@ -120,8 +120,7 @@ def rank_suggestions(context: BrokeringContext, limit: int, per_member: int | No
         if found is not None:
             directions[i] = found.direction
     topic = centred(directions, centre_of(context.doc_vectors))
-    doc_rows = {d: i for i, d in enumerate(context.searcher.corpus.doc_ids.tolist())}
-    decisions = Decisions.of(context.introductions, context.doc_vectors, doc_rows, settings)
+    decisions = Decisions.of(context.introductions, context.doc_vectors, context.searcher.document_rows, settings)
     factor = decisions.factors(topic, settings)
     score = np.where(has_topic, pairs.score * factor, 0.0)
     reasons: dict[int, dict] = {}
