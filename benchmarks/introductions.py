@@ -51,6 +51,7 @@ from benchmarks.lib.results import HERE, SHARED_DUMPS, record
 from benchmarks.lib.stats import bootstrap_interval
 from copmatch import Community, Settings
 from copmatch.embedding.encoder import Embedder
+from copmatch.errors import IndexMismatchError
 from copmatch.ingest.stackexchange import read_dump
 from copmatch.services.brokering.context import BrokeringContext
 from copmatch.services.brokering.reasons import faithful, faithfulness_inputs
@@ -198,6 +199,11 @@ def open_split(dump: str, share: float, until_share: float | None, settings: Set
         build_s = community.build_index().timings["total_s"]
         community.infer_silos()
         (work / "done").write_text(split.cutoff)
+    else:
+        try:
+            community.current_searcher()
+        except IndexMismatchError:  # built by an older copmatch: the store stays, the index is rebuilt
+            build_s = community.build_index().timings["total_s"]
     contributions = community.store.contributions()
     posts = Counter(member for member, _, _ in contributions)
     members = sorted(posts)  # Users.xml also lists members who never posted: not in the pool
@@ -315,6 +321,10 @@ def open_sample(settings: Settings, embedder: Embedder) -> Community:
         community.import_jsonl(members_path(), documents_path())
         community.build_index()
         (work / "done").write_text("built")
+    try:
+        community.current_searcher()
+    except IndexMismatchError:
+        community.build_index()
     return community
 
 
