@@ -129,6 +129,10 @@ class IntroductionView:
     history: list[dict[str, Any]]
     next_steps: tuple[str, ...]
 
+    @property
+    def why_now_named(self) -> str:
+        return _named(self.why_now or "", self.parties)
+
 
 def introduction_view(intro: Introduction) -> IntroductionView:
     from copmatch.services.brokering.review import TRANSITIONS
@@ -149,7 +153,7 @@ def introduction_view(intro: Introduction) -> IntroductionView:
         summary=_named(str(reasons.get("summary") or ""), parties),
         relation=str(reasons.get("relation") or ""),
         shared_topics=list(reasons.get("shared_topics") or []),
-        why_now=reasons.get("why_now"),
+        why_now=_why_now(reasons),
         parties=parties,
         broker=intro.broker,
         note=intro.note,
@@ -159,6 +163,12 @@ def introduction_view(intro: Introduction) -> IntroductionView:
         history=list(intro.history),
         next_steps=TRANSITIONS.get(intro.status, ()),
     )
+
+
+def _why_now(reasons: dict[str, Any]) -> str | None:
+    """The reasons' sentence on both members' recent activity (#14), if they have one."""
+    said = reasons.get("why_now_summary") or reasons.get("why_now")
+    return said if isinstance(said, str) and said else None
 
 
 def _named(summary: str, parties: list[PartyView]) -> str:
