@@ -33,6 +33,7 @@ from copmatch.services.feedback import Feedback, list_feedback, record_feedback
 from copmatch.services.keys import ApiKey, authenticate, create_key, revoke_key
 from copmatch.serving import ServingSession
 from copmatch.settings import Settings
+from copmatch.store.sources import NATIVE_SOURCE
 from copmatch.store.store import ImportSummary, Store
 
 if TYPE_CHECKING:
@@ -94,24 +95,41 @@ class Community:
 
     # --- admin: import and index ----------------------------------------------------
     def import_jsonl(
-        self, members: Path | None = None, documents: Path | None = None, progress: Progress | None = None
+        self,
+        members: Path | None = None,
+        documents: Path | None = None,
+        progress: Progress | None = None,
+        source: str = NATIVE_SOURCE,
     ) -> ImportSummary:
         total = sum(p.stat().st_size for p in (members, documents) if p is not None and p.is_file())
         advance = progress.task("Reading JSONL", total) if progress else None
         batch = read_jsonl_import(members, documents, self.store.member_ids(), advance)
+        batch.source_name = source
         return self.store.import_batch(batch)
 
-    def import_records(self, members: list | None = None, documents: list | None = None) -> ImportSummary:
+    def import_records(
+        self, members: list | None = None, documents: list | None = None, source: str = NATIVE_SOURCE
+    ) -> ImportSummary:
         """Import decoded JSONL records (e.g. from an API request), validated like files."""
-        return self.store.import_batch(read_import_objects(members, documents, self.store.member_ids()))
+        batch = read_import_objects(members, documents, self.store.member_ids())
+        batch.source_name = source
+        return self.store.import_batch(batch)
 
-    def import_stackexchange(self, dump_dir: Path, progress: Progress | None = None) -> ImportSummary:
+    def import_stackexchange(
+        self, dump_dir: Path, progress: Progress | None = None, source: str | None = None
+    ) -> ImportSummary:
+        """Import a dump as source ``source`` (default: its folder's name); ids colliding with
+        another source's are stored under the prefix ``source:`` (store/sources.py)."""
         from copmatch.ingest.stackexchange import dump_size, read_dump
 
         advance = None
-        if progress:
+        if progress and Path(dump_dir).is_dir():
             advance = from_cumulative(progress.task("Reading dump", dump_size(Path(dump_dir))))
-        return self.store.import_batch(read_dump(Path(dump_dir), advance))
+        return self.store.import_batch(read_dump(Path(dump_dir), advance, source=source))
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Every import source: its kind, the prefix of its ids, its record counts."""
+        return self.store.sources()
 
     def build_index(self, progress: Progress | None = None) -> BuildReport:
         report = build_index(self.store, self.snapshots.root, self.cache_path, self.embedder, self.settings, progress)

@@ -12,6 +12,7 @@ from copmatch.cli import render
 from copmatch.cli.common import open_community, print_json, state
 from copmatch.errors import CopmatchError
 from copmatch.settings import Settings
+from copmatch.store.sources import NATIVE_SOURCE
 
 import_app = typer.Typer(help="Import members and documents into the store.", no_args_is_help=True)
 
@@ -20,24 +21,31 @@ import_app = typer.Typer(help="Import members and documents into the store.", no
 def import_jsonl(
     members: Annotated[Path | None, typer.Option(help="Members JSONL file.")] = None,
     documents: Annotated[Path | None, typer.Option(help="Documents JSONL file.")] = None,
+    source: Annotated[
+        str, typer.Option(help="The source these records belong to; another source's ids are never overwritten.")
+    ] = NATIVE_SOURCE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Import native JSONL members and/or documents (all or nothing)."""
     if members is None and documents is None:
         raise CopmatchError("Nothing to import.", hint="Pass --members FILE and/or --documents FILE.")
     with render.progress_bars() as bars:
-        summary = open_community().import_jsonl(members, documents, progress=bars)
+        summary = open_community().import_jsonl(members, documents, progress=bars, source=source)
     _show_summary(summary, as_json)
 
 
 @import_app.command("stackexchange")
 def import_stackexchange(
     dump_dir: Annotated[Path, typer.Argument(help="Folder with Posts.xml (and Users.xml if present).")],
+    source: Annotated[
+        str | None,
+        typer.Option(help="Name of this dump's source (default: the folder's name); colliding ids get NAME: first."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Import a StackExchange data dump: questions, answers, their owners."""
     with render.progress_bars() as bars:
-        summary = open_community().import_stackexchange(dump_dir, progress=bars)
+        summary = open_community().import_stackexchange(dump_dir, progress=bars, source=source)
     _show_summary(summary, as_json)
 
 
