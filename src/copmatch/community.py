@@ -22,6 +22,7 @@ import numpy as np
 from copmatch.embedding.choice import build_encoder
 from copmatch.embedding.encoder import Encoder
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
+from copmatch.errors import DataDirError
 from copmatch.index.snapshot import SnapshotDir, read_manifest, verify
 from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import
 from copmatch.progress import Progress, from_cumulative
@@ -49,6 +50,11 @@ class Community:
     def __init__(self, data_dir: Path, settings: Settings | None = None, embedder: Encoder | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.settings = settings or Settings()
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise DataDirError(
+                f"The data dir {self.data_dir} is a file, not a folder.",
+                hint="Point --data-dir (or $COPMATCH_DATA_DIR) at a folder; copmatch creates it if missing.",
+            )
         self.store = Store(self.data_dir / DB_FILE)
         self.snapshots = SnapshotDir(self.data_dir / "index")
         self.cache_path = self.data_dir / "cache" / "embeddings.sqlite"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from copmatch.cli import render
 from copmatch.cli.common import open_community, print_json, state
@@ -89,7 +90,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
     open_community().revoke_key(key_id)
-    render.console.print(f"Revoked key {key_id}.")
+    render.console.print(f"Revoked key {key_id}.", markup=False)
 
 
 def show_settings(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
@@ -98,7 +99,8 @@ def show_settings(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     if as_json:
         print_json([{"name": n, "default": d, "help": h} for n, d, h in rows])
         return
-    render.console.print(render.key_value_table("Settings", {n: f"{d}  [dim]{h}[/dim]" for n, d, h in rows}))
+    table = render.key_value_table("Settings", {n: Text.assemble(f"{d}  ", (h, "dim")) for n, d, h in rows})
+    render.console.print(table)
 
 
 def serve(
@@ -128,5 +130,7 @@ def serve(
         "serve_max_batch": encoder_batch,
     }
     settings = Settings(encoder_variant=encoder).with_overrides(**{k: v for k, v in overrides.items() if v is not None})
-    render.err_console.print(f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})")
+    render.err_console.print(
+        f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})", markup=False
+    )
     uvicorn.run(create_app(state.data_dir, settings), host=host, port=port, log_level="warning")

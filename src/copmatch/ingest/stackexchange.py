@@ -282,9 +282,12 @@ def _int(row: dict[str, str], name: str, path: Path, line: int) -> int:
     if not value:
         return 0
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise RecordError(str(path), line, f"{name} {value!r} is not an integer") from None
+        raise RecordError(str(path), line, f"{name} {value[:40]!r} is not an integer") from None
+    if not -(2**63) <= number < 2**63:  # SQLite's integers are 64-bit
+        raise RecordError(str(path), line, f"{name} {value[:40]!r} does not fit in 64 bits")
+    return number
 
 
 def _iso_date(row: dict[str, str], name: str, path: Path, line: int) -> str | None:

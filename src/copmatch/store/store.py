@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from copmatch.errors import NotFoundError, RecordError, StoreVersionError
+from copmatch.errors import DataDirError, NotFoundError, RecordError, StoreVersionError
 from copmatch.store.records import Document, ImportBatch, Member
 from copmatch.store.schema import MIGRATIONS, SCHEMA_VERSION
 from copmatch.store.sources import list_sources, place
@@ -57,15 +57,21 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The API serves requests from a thread pool; a lock serialises writers
-        # while WAL lets readers on other connections proceed.
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(conn)
-        self._write_lock = threading.RLock()
-        self._cache: dict[str, _Cached] = {}
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The API serves requests from a thread pool; a lock serialises writers
+            # while WAL lets readers on other connections proceed.
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            self._write_lock = threading.RLock()
+            self._cache: dict[str, _Cached] = {}
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise DataDirError(
+                f"Cannot open the database {self.path}: {exc}.",
+                hint="Point --data-dir at a copmatch data folder (or an empty one); check its permissions.",
+            ) from None
         self._migrate()
 
     def close(self) -> None:
