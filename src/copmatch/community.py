@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ import numpy as np
 from copmatch.embedding.choice import build_encoder
 from copmatch.embedding.encoder import Encoder
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
-from copmatch.errors import DataDirError
+from copmatch.errors import DataDirError, NotFoundError, PermissionDeniedError
 from copmatch.index.snapshot import SnapshotDir, read_manifest, verify
 from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import
 from copmatch.progress import Progress, from_cumulative
@@ -111,7 +112,7 @@ class Community:
         advance = progress.task("Reading JSONL", total) if progress else None
         batch = read_jsonl_import(members, documents, self.store.member_ids(), advance)
         batch.source_name = source
-        return self.store.import_batch(batch)
+        return self._imported(self.store.import_batch(batch))
 
     def import_records(
         self, members: list | None = None, documents: list | None = None, source: str = NATIVE_SOURCE
@@ -119,7 +120,7 @@ class Community:
         """Import decoded JSONL records (e.g. from an API request), validated like files."""
         batch = read_import_objects(members, documents, self.store.member_ids())
         batch.source_name = source
-        return self.store.import_batch(batch)
+        return self._imported(self.store.import_batch(batch))
 
     def import_stackexchange(
         self, dump_dir: Path, progress: Progress | None = None, source: str | None = None
@@ -131,7 +132,12 @@ class Community:
         advance = None
         if progress and Path(dump_dir).is_dir():
             advance = from_cumulative(progress.task("Reading dump", dump_size(Path(dump_dir))))
-        return self.store.import_batch(read_dump(Path(dump_dir), advance, source=source))
+        return self._imported(self.store.import_batch(read_dump(Path(dump_dir), advance, source=source)))
+
+    def _imported(self, summary: ImportSummary) -> ImportSummary:
+        if summary.members:  # an import may opt members out
+            self._withdraw_opted_out()
+        return summary
 
     def sources(self) -> list[dict[str, Any]]:
         """Every import source: its kind, the prefix of its ids, its record counts."""
@@ -172,11 +178,15 @@ class Community:
         """Rank experts for many queries; their texts are encoded in one batched call."""
         return self.answer_experts(queries).results
 
-    def answer_experts(self, queries: Sequence[ExpertQuery]) -> ExpertAnswers:
+    def answer_experts(self, queries: Sequence[ExpertQuery], asked_by: str | None = None) -> ExpertAnswers:
         """``find_experts_batch`` plus the version of the snapshot that answered: read from the
-        snapshot used, so a rebuild switching snapshots mid-request cannot mislabel it."""
+        snapshot used, so a rebuild switching snapshots mid-request cannot mislabel it.
+
+        ``asked_by``: the member asking (a key bound to them), never suggested to themself."""
         for query in queries:
             validate_query(query, self.settings)
+        if asked_by is not None:
+            queries = [replace(q, exclude=(*q.exclude, asked_by)) for q in queries]
         served = self.serving.current(prefetch_encoder=True)
         vectors = self.serving.encode([q.text for q in queries])  # (n_queries, dim)
         opted_out = self.store.opted_out()
@@ -204,16 +214,41 @@ class Community:
         return list_feedback(self.store, member_id)
 
     # --- members, documents, keys: lookups and the member's own settings --------------------
-    def get_member(self, member_id: str) -> dict[str, Any]:
-        return self.store.get_member(member_id)
+    def get_member(self, member_id: str, viewer: ApiKey | None = None) -> dict[str, Any]:
+        """One member. Seen through an API key (``viewer``), a member who opted out is found
+        only by themself (a key bound to them) and by admins; to anyone else they do not exist."""
+        member = self.store.get_member(member_id)
+        if viewer is not None and member["opt_out"] and not viewer.may_manage(member_id):
+            raise NotFoundError(
+                f"No member with id {member_id!r}.", hint="Check the id; members come from imports (copmatch import)."
+            )
+        return member
+
+    def set_own_opt_out(self, acting: ApiKey, member_id: str, opt_out: bool) -> dict[str, Any]:
+        """``set_opt_out`` on behalf of an API key: a member changes their own profile only
+        (their key is bound to them: keys create --member ID); admins change anyone's."""
+        if not acting.may_manage(member_id):
+            raise PermissionDeniedError(
+                f"Your key ({acting.id}) may change only its own member's profile, not {member_id!r}.",
+                hint="Ask an admin for a key bound to that member (copmatch keys create --member ID).",
+            )
+        return self.set_opt_out(member_id, opt_out)
 
     def get_document(self, document_id: str) -> dict[str, Any]:
         return self.store.get_document(document_id)
 
     def set_opt_out(self, member_id: str, opt_out: bool) -> dict[str, Any]:
-        """Opt a member out of (or back into) every suggestion; returns the member."""
+        """Opt a member out of (or back into) every suggestion, report and lookup others see;
+        opting out withdraws their open introductions. Returns the member."""
         self.store.set_opt_out(member_id, opt_out)
+        self._withdraw_opted_out()
         return self.store.get_member(member_id)
+
+    def _withdraw_opted_out(self) -> None:
+        """Open introductions of members who opted out (now, or in an import) are withdrawn."""
+        from copmatch.services.brokering.review import withdraw_opted_out
+
+        withdraw_opted_out(self.store)
 
     def create_key(self, role: str, member_id: str | None = None, label: str | None = None) -> tuple[ApiKey, str]:
         """A new API key and its secret (shown once, stored only as a hash)."""
@@ -276,19 +311,30 @@ class Community:
         return get_introduction(self.store, introduction_id)
 
     def decide_introduction(
-        self, introduction_id: int, decision: str, broker: str | None = None, note: str | None = None
+        self,
+        introduction_id: int,
+        decision: str,
+        broker: str | None = None,
+        note: str | None = None,
+        acting_member: str | None = None,
     ) -> Introduction:
-        """approve, reject, snooze, or mark introduced; an invalid move raises InvalidTransitionError."""
+        """approve, reject, snooze, or mark introduced; an invalid move raises InvalidTransitionError.
+        ``acting_member``: the member the broker's key is bound to (never decides their own)."""
         from copmatch.services.brokering.review import decide
 
-        return decide(self.store, introduction_id, decision, broker, note)
+        return decide(self.store, introduction_id, decision, broker, note, acting_member)
 
     def introduction_outcome(
-        self, introduction_id: int, outcome: str, broker: str | None = None, note: str | None = None
+        self,
+        introduction_id: int,
+        outcome: str,
+        broker: str | None = None,
+        note: str | None = None,
+        acting_member: str | None = None,
     ) -> Introduction:
         from copmatch.services.brokering.review import record_outcome
 
-        return record_outcome(self.store, introduction_id, outcome, broker, note)
+        return record_outcome(self.store, introduction_id, outcome, broker, note, acting_member)
 
     def health(self) -> HealthReport:
         """Core group, weak ties, silos, unanswered questions, thin topics, bridges."""

@@ -15,9 +15,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copmatch.api import admin, brokering, experts
+from copmatch.api.body_limit import BodyLimit
 from copmatch.api.jobs import RebuildJobs
+from copmatch.api.throttle import Throttle
 from copmatch.community import Community
-from copmatch.errors import CopmatchError
+from copmatch.errors import CopmatchError, TooManyRequestsError
 from copmatch.settings import Settings
 
 log = logging.getLogger("copmatch.api")
@@ -38,6 +40,7 @@ def create_app(data_dir: Path, settings: Settings | None = None, community: Comm
         faiss.omp_set_num_threads(1)
         app.state.community = community or Community(Path(data_dir), settings or Settings())
         app.state.community.enable_query_batching()
+        app.state.throttle = Throttle(app.state.community.settings)
         app.state.jobs = RebuildJobs(app.state.community)
         yield
         app.state.jobs.wait(timeout_s=60)
@@ -45,6 +48,9 @@ def create_app(data_dir: Path, settings: Settings | None = None, community: Comm
             app.state.community.close()
 
     app = FastAPI(title="copmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    limits = community.settings if community is not None else settings or Settings()
+    # Outermost: the body limit holds before routing, authentication or parsing.
+    app.add_middleware(BodyLimit, max_bytes=limits.api_max_body_bytes)
     app.include_router(experts.router)
     app.include_router(brokering.members_router)
     app.include_router(brokering.brokers_router)
@@ -83,7 +89,15 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CopmatchError)
     async def copmatch_error(request: Request, exc: CopmatchError) -> JSONResponse:
         # The status comes from the error's class, never from its text.
-        return _error(exc.http_status, exc.message, exc.hint, exc.details)
+        response = _error(exc.http_status, exc.message, exc.hint, exc.details)
+        if isinstance(exc, TooManyRequestsError):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    @app.exception_handler(RecursionError)
+    async def nested_too_deeply(request: Request, exc: RecursionError) -> JSONResponse:
+        # Only a hostile body recurses this deep (JSON decoding or validation of it).
+        return _error(422, "Invalid request: the JSON body is nested too deeply.", "Send flat records.")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,6 +115,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         hint = "See the API reference at /docs." if exc.status_code in (404, 405) else ""
+        if exc.status_code == 413:
+            hint = "Send less per request: split an import into several."
         return _error(exc.status_code, str(exc.detail), hint)
 
     @app.exception_handler(Exception)

@@ -303,15 +303,20 @@ class Store:
         return [_decode(row) for row in rows]
 
     def add_introductions(self, rows: list[dict[str, Any]], broker: str | None = None) -> list[int]:
-        """Insert suggested introductions (member_a < member_b); returns their ids."""
+        """Insert suggested introductions (member_a < member_b); returns the ids of those stored.
+
+        A pair is stored once: another process suggesting the same pair at the same time
+        stores it first and this one skips it (the pair's uniqueness settles the race)."""
         now, ids = utc_now(), []
         with self._write_lock, self.db.atomic():
             for row in rows:
                 cursor = self.db.execute(
                     "INSERT INTO introductions (member_a, member_b, score, reasons, status, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, 'suggested', ?, ?)",
+                    " VALUES (?, ?, ?, ?, 'suggested', ?, ?) ON CONFLICT (member_a, member_b) DO NOTHING",
                     [row["member_a"], row["member_b"], row["score"], json.dumps(row["reasons"]), now, now],
                 )
+                if cursor.rowcount != 1:
+                    continue
                 ids.append(cursor.lastrowid)
                 self.db.execute(
                     "INSERT INTO introduction_events (introduction_id, to_status, broker, at)"
