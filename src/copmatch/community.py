@@ -23,13 +23,21 @@ import numpy as np
 from copmatch.embedding.choice import build_encoder
 from copmatch.embedding.encoder import Encoder
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
-from copmatch.errors import DataDirError, NotFoundError, PermissionDeniedError
+from copmatch.errors import (
+    CopmatchError,
+    DataDirError,
+    IndexCorruptError,
+    IndexMissingError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from copmatch.index.integrity import damage_names, problems
 from copmatch.index.snapshot import SnapshotDir, read_manifest, verify
 from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import
 from copmatch.progress import Progress, from_cumulative
 from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.scores import MemberPriors
-from copmatch.services.build import BuildReport, build_index
+from copmatch.services.build import BuildReport, build_index, fail_dead_builds
 from copmatch.services.experts import Expert, ExpertAnswers, ExpertQuery, rank_experts, validate_query
 from copmatch.services.feedback import Feedback, list_feedback, record_feedback
 from copmatch.services.keys import ApiKey, authenticate, create_key, revoke_key
@@ -154,18 +162,44 @@ class Community:
         return self.snapshots.current_version()
 
     def index_status(self, check: bool = False) -> dict[str, Any]:
-        version = self.snapshots.current_version()
+        """The current snapshot, what serves queries, recent builds, store counts.
+
+        ``damage`` lists what is wrong with the current snapshot (cheap checks; with ``check``,
+        every file's checksum too); ``serving`` is what would answer a query now: the
+        current snapshot, an older intact one with a warning, or an error. A build whose
+        process died is marked failed here."""
+        fail_dead_builds(self.store, self.snapshots.root)
         status: dict[str, Any] = {
-            "current": version,
+            "current": self.snapshots.current_version(),
             "builds": self.store.builds(limit=5),
             "store": self.store.counts(),
+            "damage": [],
         }
-        if version is not None:
+        try:
             path = self.snapshots.current_path()
-            status["manifest"] = {k: v for k, v in read_manifest(path).items() if k != "checksums"}
+        except IndexMissingError:
+            return status  # nothing built yet: nothing damaged
+        except IndexCorruptError as exc:
+            status["damage"] = [exc.message]
+            path = None
+        if path is not None:
             status["path"] = str(path)
-            if check:
-                status["damaged_files"] = verify(path)
+            try:
+                manifest = read_manifest(path)
+                status["manifest"] = {k: v for k, v in manifest.items() if k not in ("checksums", "sizes")}
+                damage = problems(path, manifest)
+                if check:
+                    damage += [f"{name}: checksum differs" for name in verify(path) if not damage_names(damage, name)]
+                status["damage"] = damage
+            except IndexCorruptError as exc:
+                status["damage"] = [exc.message]
+        try:
+            served = self.serving.current()
+            status["serving"] = {"version": served.version, "warning": served.warning}
+        except CopmatchError as exc:
+            status["serving"] = {"version": None, "error": exc.message, "hint": exc.hint}
+        if check:
+            status["damaged_files"] = status["damage"]  # the name older scripts read
         return status
 
     # --- members: who knows about X? -------------------------------------------------------

@@ -40,6 +40,9 @@ class Settings:
     rebuild_nice: int = _setting(
         10, "Server: scheduling niceness added to a background rebuild's threads (0 = same as queries; Linux)."
     )
+    cache_commit_texts: int = _setting(
+        512, "Texts encoded between commits to the embedding cache (a killed build loses at most these)."
+    )
     encoder_variant: str = _setting(
         "fp32", "Encoder of builds and queries: fp32, or int8 (~2x faster, slightly less exact; export it first)."
     )

@@ -19,7 +19,7 @@ from copmatch.api.body_limit import BodyLimit
 from copmatch.api.jobs import RebuildJobs
 from copmatch.api.throttle import Throttle
 from copmatch.community import Community
-from copmatch.errors import CopmatchError, TooManyRequestsError
+from copmatch.errors import CopmatchError, IndexMissingError, TooManyRequestsError
 from copmatch.settings import Settings
 
 log = logging.getLogger("copmatch.api")
@@ -69,14 +69,19 @@ def _add_health_routes(app: FastAPI) -> None:
         "/health/ready",
         tags=["health"],
         summary="An index is loaded and queries can be answered",
-        responses={503: {"description": "No index yet"}},
+        responses={503: {"description": "No intact index can serve (none built yet, or damaged)"}},
     )
     def ready(request: Request) -> JSONResponse:
         community: Community = request.app.state.community
-        version = community.index_version()
-        if version is None:
+        # Ready means a query can be answered: an intact snapshot is open (the current one,
+        # or an older one standing in for a damaged current one, named in "warning").
+        try:
+            served = community.serving.current()
+        except IndexMissingError:
             return _error(503, "No index has been built yet.", "Start one: POST /v1/admin/index/rebuild")
-        return JSONResponse({"ok": True, "index_version": version})
+        except CopmatchError as exc:
+            return _error(503, exc.message, exc.hint or "Start a rebuild: POST /v1/admin/index/rebuild")
+        return JSONResponse({"ok": True, "index_version": served.version, "warning": served.warning})
 
 
 def _error(status: int, message: str, hint: str = "", details: dict | None = None) -> JSONResponse:

@@ -260,6 +260,16 @@ class Store:
                 },
             )
 
+    def fail_running_builds(self, error: str) -> list[str]:
+        """Mark every build still listed as running failed (their process is gone); their versions."""
+        with self._write_lock, self.db.atomic():
+            versions = [r[0] for r in self.db.execute("SELECT version FROM index_builds WHERE status = 'running'")]
+            self.db.execute(
+                "UPDATE index_builds SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
+                [utc_now(), error],
+            )
+        return versions
+
     def builds(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.db["index_builds"].rows_where(order_by="started_at desc, version desc", limit=limit)
         return [_decode(r) for r in rows]
