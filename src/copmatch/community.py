@@ -327,8 +327,8 @@ class Community:
         from copmatch.services.brokering.suggest import suggest
         from copmatch.services.silos import ensure_silos
 
-        # One run at a time: two brokers suggesting at once would both pick the best free pairs,
-        # and the second insert would fail on the pair stored once (a 500 over HTTP).
+        # One run at a time in this process, so two brokers get different pairs. Across
+        # processes the database settles it: a pair is stored once, the later insert skips it.
         with self._suggest_lock:
             ensure_silos(self.store, self.settings)
             searcher = self.serving.current().searcher
