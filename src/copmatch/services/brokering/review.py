@@ -87,6 +87,13 @@ def list_introductions(store: Store, status: str | None = None) -> list[Introduc
     return [_introduction(row, members) for row in rows if not {row["member_a"], row["member_b"]} & hidden]
 
 
+def introductions_by_id(store: Store, ids: list[int], members: dict[str, dict] | None = None) -> list[Introduction]:
+    """The given introductions, in the order of ``ids`` (members as already read, if given)."""
+    members = members if members is not None else {m["id"]: m for m in store.members()}
+    found = {row["id"]: _introduction(row, members) for row in store.introductions(ids=ids)}
+    return [found[i] for i in ids if i in found]
+
+
 def get_introduction(store: Store, introduction_id: int) -> Introduction:
     members = {m["id"]: m for m in store.members()}
     row = _visible(store, store.get_introduction(introduction_id))
