@@ -40,6 +40,9 @@ class Settings:
     rebuild_nice: int = _setting(
         10, "Server: scheduling niceness added to a background rebuild's threads (0 = same as queries; Linux)."
     )
+    cache_commit_texts: int = _setting(
+        512, "Texts encoded between commits to the embedding cache (a killed build loses at most these)."
+    )
     encoder_variant: str = _setting(
         "fp32", "Encoder of builds and queries: fp32, or int8 (~2x faster, slightly less exact; export it first)."
     )
@@ -114,6 +117,15 @@ class Settings:
     api_max_ids: int = _setting(1000, "API: most member ids in one request's exclude or candidates list.")
     api_max_import_records: int = _setting(
         20_000, "API: most members (and most documents) in one POST /v1/admin/import."
+    )
+    # Checked while the body streams in, before authentication: an unauthenticated client
+    # cannot make the server hold more than this (20,000 records of ~2 kB fit in 64 MiB).
+    api_max_body_bytes: int = _setting(64 * 2**20, "API: largest request body in bytes; larger ones get 413.")
+    api_failed_auth_per_minute: int = _setting(
+        20, "API: failed authentications a client (IP address) may make per minute before 429 (0 = no limit)."
+    )
+    api_key_requests_per_minute: int = _setting(
+        12_000, "API: requests one key may make per minute before 429 (0 = no limit; above this machine's capacity)."
     )
 
     # --- knowledge brokering: silos, introductions, related practice, health -----------

@@ -38,6 +38,8 @@ ENDPOINTS = [
     ("POST", "/v1/experts/batch", {"queries": [{"id": "a", "text": "chlorine"}]}, "member", 200),
     ("POST", "/v1/feedback", {"text": "laser alignment", "member_id": "ana", "helpful": True}, "member", 201),
     ("GET", "/v1/members/ana", None, "member", 200),
+    ("GET", "/v1/me", None, "member", 404),  # these keys are bound to no member
+    ("PUT", "/v1/members/ana/opt-out", {"opt_out": False}, "admin", 200),  # unbound: only an admin's
     ("GET", "/v1/documents/a1", None, "member", 200),
     ("POST", "/v1/practices", {"text": "laser alignment"}, "member", 200),
     ("GET", "/v1/silos", None, "member", 200),

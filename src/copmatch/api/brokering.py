@@ -77,7 +77,7 @@ def list_introductions(
     community: CommunityDep,
     key: BrokerKey,
     status: Annotated[
-        Literal["suggested", "approved", "rejected", "snoozed", "introduced", "closed"] | None,
+        Literal["suggested", "approved", "rejected", "snoozed", "introduced", "closed", "withdrawn"] | None,
         Query(description="Only this status."),
     ] = None,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def get_introduction(introduction_id: IntroductionId, community: CommunityDep, k
 def decide(
     introduction_id: IntroductionId, body: DecisionRequest, community: CommunityDep, key: BrokerKey
 ) -> dict[str, Any]:
-    decided = community.decide_introduction(introduction_id, body.decision, _who(key), body.note)
+    decided = community.decide_introduction(introduction_id, body.decision, _who(key), body.note, key.member_id)
     return {"ok": True, "introduction": decided.to_dict()}
 
 
@@ -116,5 +116,5 @@ def decide(
 def outcome(
     introduction_id: IntroductionId, body: OutcomeRequest, community: CommunityDep, key: BrokerKey
 ) -> dict[str, Any]:
-    closed = community.introduction_outcome(introduction_id, body.outcome, _who(key), body.note)
+    closed = community.introduction_outcome(introduction_id, body.outcome, _who(key), body.note, key.member_id)
     return {"ok": True, "introduction": closed.to_dict()}

@@ -22,7 +22,8 @@ MemberId = Field(min_length=1, max_length=200)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "5" is not a limit and true is not 1; no value is coerced from another type.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ExpertsRequest(Strict):
@@ -61,6 +62,7 @@ class BatchExpertsRequest(Strict):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -109,9 +111,16 @@ class ImportRequest(Strict):
         default_factory=list,
         description="Document records in the native JSONL format (at most api_max_import_records).",
     )
+    source: str = Field(
+        "native",
+        min_length=1,
+        max_length=64,
+        description="The records' source; another source's records are never overwritten.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -133,6 +142,8 @@ class ImportRequest(Strict):
 
 class ImportResponse(BaseModel):
     ok: bool = True
+    source_name: str = "native"
+    id_prefix: str = ""
     members: int
     documents: int
     contributions: int

@@ -51,7 +51,7 @@ def demo(limit: Annotated[int, typer.Option(help="Experts shown per question.")]
     from copmatch.sample.demo import run_demo
 
     community = open_community()
-    render.console.print(f"Sample community -> {state.data_dir.resolve()}")
+    render.console.print(f"Sample community -> {state.data_dir.resolve()}", markup=False)
     with render.progress_bars() as bars:
         result = run_demo(community, limit=limit, progress=bars)
     render.console.print(
@@ -62,7 +62,7 @@ def demo(limit: Annotated[int, typer.Option(help="Experts shown per question.")]
     )
     for answer in result.answers:
         render.console.print(render.experts_table(answer.question, answer.experts))
-    render.console.print(f'Try your own: copmatch --data-dir {state.data_dir} experts "your question"')
+    render.console.print(f'Try your own: copmatch --data-dir {state.data_dir} experts "your question"', markup=False)
 
 
 def feedback(
@@ -82,7 +82,9 @@ def feedback(
         print_json(recorded.to_dict())
         return
     said = "helped" if recorded.helpful else "did not help"
-    render.console.print(f"Recorded: {recorded.member_id} {said} (feedback {recorded.id}).", highlight=False)
+    render.console.print(
+        f"Recorded: {recorded.member_id} {said} (feedback {recorded.id}).", highlight=False, markup=False
+    )
 
 
 def _verdict(verdict: str) -> bool:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from copmatch.embedding.encoder import EncoderIdentity
-from copmatch.errors import IndexMismatchError
+from copmatch.errors import IndexCorruptError, IndexMismatchError
 from copmatch.index.dense import DenseIndex, DenseIndexSpec
+from copmatch.index.integrity import problems
 from copmatch.index.snapshot import (
     BM25_DIR,
     CATALOG,
@@ -87,16 +89,32 @@ class Searcher:
             )
         if encoder is not None:
             _check_encoder(path, manifest, encoder)
-        return cls(
-            path,
-            manifest,
-            sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
-            # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
-            passage_vectors=open_vectors(path / PASSAGE_VECTORS),
-            profile_vectors=np.load(path / PROFILE_VECTORS),
-            profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
-            corpus=Corpus.load(path / CORPUS),
-        )
+        damage = problems(path, manifest)
+        if damage:
+            raise IndexCorruptError(
+                f"The index at {path} is damaged: {'; '.join(damage[:5])}.",
+                hint="Rebuild with: copmatch index build",
+                details={"path": str(path), "problems": damage},
+            )
+        try:
+            return cls(
+                path,
+                manifest,
+                sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
+                # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
+                passage_vectors=open_vectors(path / PASSAGE_VECTORS),
+                profile_vectors=np.load(path / PROFILE_VECTORS),
+                profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
+                corpus=Corpus.load(path / CORPUS),
+            )
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, sqlite3.Error) as exc:
+            # Damage the cheap checks cannot see (a file rewritten with its old size, past the
+            # hashed size): still an error that says what to do, never a traceback.
+            raise IndexCorruptError(
+                f"The index at {path} cannot be read: {type(exc).__name__}: {exc}.",
+                hint="Rebuild with: copmatch index build",
+                details={"path": str(path)},
+            ) from None
 
     def close(self) -> None:
         self._catalog.close()

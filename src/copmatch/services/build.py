@@ -12,6 +12,7 @@ import numpy as np
 from copmatch.embedding.cache import EmbeddingCache, encode_cached, text_hash
 from copmatch.embedding.chunking import Chunker, Passage, load_tokenizer
 from copmatch.embedding.encoder import Encoder
+from copmatch.errors import ConflictError
 from copmatch.index.dense import DenseIndex, DenseIndexSpec, choose_spec
 from copmatch.index.snapshot import (
     BM25_DIR,
@@ -68,7 +69,24 @@ def build_index(
     """
     snapshots = SnapshotDir(index_dir)
     with snapshots.build_lock():
+        # Holding the lock, any build still listed as running died without saying so.
+        store.fail_running_builds(DIED)
         return _build(store, snapshots, cache_path, embedder, settings, progress or NullProgress())
+
+
+#: The error recorded for a build whose process died (kill -9, power loss) mid-build.
+DIED = "the build's process died before it finished (its build lock was free)"
+
+
+def fail_dead_builds(store: Store, index_dir: Path) -> list[str]:
+    """Builds listed as running while no process holds the build lock are marked failed
+    (whoever looks next: index status, the API's admin index); their versions."""
+    # Taking the lock (not just testing it) keeps a build that starts meanwhile from being marked.
+    try:
+        with SnapshotDir(index_dir).build_lock():
+            return store.fail_running_builds(DIED)
+    except ConflictError:  # a build is running now
+        return []
 
 
 def _build(
@@ -91,7 +109,11 @@ def _build(
             tick = time.perf_counter()
             texts = [p.text for p in passages]
             passage_vectors, encoded = encode_cached(
-                embedder, cache, texts, progress.task("Encoding passages", len(texts))
+                embedder,
+                cache,
+                texts,
+                progress.task("Encoding passages", len(texts)),
+                commit_every=settings.cache_commit_texts,
             )
             profiles = [profile_text(m) for m in members]
             with_profile = [i for i, text in enumerate(profiles) if text]

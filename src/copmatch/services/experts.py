@@ -75,8 +75,16 @@ def validate_query(query: ExpertQuery, settings: Settings) -> None:
         )
     if not 1 <= query.limit <= settings.max_limit:
         raise InvalidQueryError(
-            f"limit must be between 1 and {settings.max_limit}, got {query.limit}.", hint="Pass a smaller --limit."
+            f"limit must be between 1 and {settings.max_limit}, got {query.limit}.",
+            hint=f"Pass a --limit from 1 to {settings.max_limit}.",
         )
+    try:
+        query.text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidQueryError(
+            "The query text holds a lone surrogate (an invalid \\ud800-\\udfff escape).",
+            hint="Send the text as valid UTF-8.",
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX web_sessions_key ON web_sessions(key_id);
     """,
+    # 6: every record keeps the source that imported it (a dump's site or a name the admin
+    # gives), so a second source never overwrites the first; a source whose ids collide with
+    # another's is stored under a prefix ("coffee:17"). Rows from before have no source.
+    """
+    ALTER TABLE members ADD COLUMN source TEXT;
+    ALTER TABLE documents ADD COLUMN source TEXT;
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        id_prefix TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
