@@ -185,6 +185,22 @@ class Settings:
     intro_feedback_approved: float = _setting(
         0.5, "Vote of an approved (or introduced) pair; rejected and not-helpful count -1, helpful +1."
     )
+    # The pair model learned from the community's own history (services/brokering/pair_model.py).
+    intro_model_cutoffs: tuple[float, ...] = _setting(
+        (0.5, 0.6, 0.7, 0.8), "Pseudo-cutoffs the pair model learns from: shares of the history's dated documents."
+    )
+    intro_model_min_positives: int = _setting(
+        100, "Pairs that met after a pseudo-cutoff the pair model needs; below, the hand-set formula scores pairs."
+    )
+    intro_model_negatives: int = _setting(20_000, "Pairs that did not meet sampled per pseudo-cutoff (seeded).")
+    intro_model_c: float = _setting(0.1, "Inverse L2 strength of the pair model's logistic regression.")
+    intro_model_seed: int = _setting(0, "Seed of the pair model's negative sample, so one history gives one model.")
+    intro_model_active_members: int = _setting(
+        150, "With the pair model: pairs among this many most active members are candidates besides topic neighbours."
+    )
+    intro_model_all_pairs: int = _setting(
+        2_000_000, "With the pair model: every pair of eligible members is a candidate up to this many pairs."
+    )
     label_max_document_share: float = _setting(
         0.15, "Share of all documents above which a tag or phrase is too common to name a topic."
     )

@@ -5,12 +5,14 @@ reads the store or recomputes the corpus's vectors a second time."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from copmatch.ranking.retrieval import Searcher
+from copmatch.services.brokering.pair_model import History, MemberState, PairModel, cached_fit, member_state
 from copmatch.services.graph import build_graph, interactions
 from copmatch.services.labels import Labeller, labeller_for
 from copmatch.services.topics import MemberTopics, member_topics
@@ -61,6 +63,17 @@ class BrokeringContext:
             member_topics(self.searcher, self.doc_vectors, settings),
             labeller_for(self.searcher, store, settings, self.doc_vectors),
         )
+
+    @functools.cached_property
+    def _pair_model(self) -> tuple[PairModel, MemberState] | None:
+        history = History.of(self.searcher.corpus, self.doc_vectors, self.facts, self.searcher.document_rows)
+        model = cached_fit((str(self.searcher.path), self.searcher.version), history, self.settings)
+        return None if model is None else (model, member_state(history, np.inf))
+
+    def pair_model(self) -> tuple[PairModel, MemberState] | None:
+        """The pair model learned from this snapshot's history and today's signals, or None
+        when the history is too short to learn from (``pair_model.py``)."""
+        return self._pair_model
 
     def silos(self) -> np.ndarray:
         """(n_members,) object: each snapshot member's silo now, "" when unknown."""

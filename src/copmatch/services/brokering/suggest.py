@@ -11,7 +11,7 @@ passed over), and stored for the broker's review (``review.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,12 +55,22 @@ def candidate_pairs(context: BrokeringContext) -> ScoredPairs:
     asks = eligible[topics.asking[eligible] > 0]
     knows = eligible[topics.offering[eligible] > 0]
     k, exact = settings.intro_neighbours, settings.exact_index_max
-    found = np.concatenate(
-        [
+    learned = context.pair_model() is not None
+    if learned and len(eligible) * (len(eligible) - 1) // 2 <= settings.intro_model_all_pairs:
+        # The learned model is cheap per pair: where all pairs fit, every pair is a candidate.
+        x, y = np.triu_indices(len(eligible), 1)
+        found = [np.stack([eligible[x], eligible[y]], axis=1)]
+    else:
+        found = [
             neighbour_pairs(topics.topic, topics.topic, eligible, eligible, k, exact),
             neighbour_pairs(topics.interest, topics.expertise, asks, knows, k, exact),
         ]
-    )
+    if learned:
+        # The learned model may rank busy members' pairs first: those pairs are candidates too.
+        busiest = eligible[np.argsort(-active[eligible], kind="stable")[: settings.intro_model_active_members]]
+        x, y = np.triu_indices(len(busiest), 1)
+        found.append(np.stack([np.minimum(busiest[x], busiest[y]), np.maximum(busiest[x], busiest[y])], axis=1))
+    found = np.concatenate(found)
     n = len(ids) + 1
     keys = np.unique(found[:, 0] * n + found[:, 1])
     silos = context.silos()
@@ -76,7 +86,12 @@ def candidate_pairs(context: BrokeringContext) -> ScoredPairs:
     keep = cross & ~np.isin(keys, blocked)
     pairs = score_pairs(topics, a[keep], b[keep], settings.intro_peer_weight, settings.intro_similarity_power)
     close = np.maximum(pairs.peer, np.maximum(pairs.a_asks_b, pairs.b_asks_a)) >= settings.intro_min_similarity
-    return pairs.take(close & (pairs.score > 0))
+    pairs = pairs.take(close & (pairs.score > 0))
+    learned = context.pair_model()
+    if learned is not None:
+        model, state = learned
+        pairs = replace(pairs, score=model.score(state, pairs.a, pairs.b)[0])
+    return pairs
 
 
 @dataclass(frozen=True)
