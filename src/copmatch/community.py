@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from copmatch.embedding.choice import build_encoder, query_encoder
+from copmatch.embedding.chunking import Chunker, load_tokenizer
 from copmatch.embedding.encoder import Encoder, EncoderIdentity, bundled_model_path, weights_sha256
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
 from copmatch.errors import InvalidQueryError
@@ -56,6 +57,7 @@ class Community:
         self._lock = threading.Lock()
         self._suggest_lock = threading.Lock()
         self._batcher = None  # set when serving (enable_query_batching)
+        self._chunker: Chunker | None = None
 
     @classmethod
     def open(cls, data_dir: Path | str, settings: Settings | None = None) -> Community:
@@ -114,7 +116,15 @@ class Community:
             advance = from_cumulative(progress.task("Reading dump", dump_size(Path(dump_dir))))
         return self.store.import_batch(read_dump(Path(dump_dir), advance))
 
-    def build_index(self, progress: Progress | None = None) -> BuildReport:
+    def build_index(self, progress: Progress | None = None, export_encoder: bool | None = None) -> BuildReport:
+        """Build a snapshot (and learn the community's ranker) from the store and switch to it.
+
+        ``export_encoder``: first export the fp32 ONNX encoder when the data dir has none, so every
+        query after the build runs without torch (default: yes, unless an encoder was given)."""
+        if export_encoder is None:
+            export_encoder = not self._embedder_given and self.settings.encoder_variant == "fp32"
+        if export_encoder and self.ensure_encoder_exported() is not None:
+            self._embedder = None  # builds too use the fresh export, not torch
         report = build_index(self.store, self.snapshots.root, self.cache_path, self.embedder, self.settings, progress)
         self._current_searcher()  # switch this process to the new snapshot now
         return report
@@ -154,10 +164,32 @@ class Community:
         for query in queries:
             validate_query(query, self.settings)
         searcher, priors = self._current_searcher(prefetch_encoder=True)
-        vectors = self.encode_queries([q.text for q in queries])  # (n_queries, dim)
+        windows = self.encode_query_windows([q.text for q in queries])  # per query (n_windows, dim)
         opted_out = self.store.opted_out()
-        results = [rank_experts(searcher, q, v, priors, opted_out, self.settings) for q, v in zip(queries, vectors)]
+        results = [rank_experts(searcher, q, w, priors, opted_out, self.settings) for q, w in zip(queries, windows)]
         return ExpertAnswers(searcher.version, results)
+
+    def encode_query_windows(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text as (n_windows, dim) vectors: a query longer than the model's window is split
+        like a document (never truncated), every window of every text encoded in one call."""
+        grouped = self._query_chunker().query_windows(texts)
+        vectors = self.encode_queries([w for windows in grouped for w in windows])
+        bounds = np.cumsum([0, *(len(w) for w in grouped)])
+        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+    def _query_chunker(self) -> Chunker:
+        if self._chunker is None:
+            if self._query_encoder is None:
+                self._current_searcher(prefetch_encoder=True)
+            encoder = self._query_encoder
+            # Windows as the model reads them: the query encoder's own tokenizer and window.
+            self._chunker = Chunker(
+                load_tokenizer(encoder.model_path),
+                max_tokens=encoder.max_tokens,
+                passage_tokens=self.settings.passage_tokens,
+                overlap_tokens=self.settings.passage_overlap_tokens,
+            )
+        return self._chunker
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors; through the micro-batcher when serving concurrent requests."""

@@ -74,6 +74,12 @@ class InvalidQueryError(CopmatchError):
     http_status = 422
 
 
+class QueryTooLargeError(CopmatchError):
+    """A query over the HTTP API's documented size limit (the library and CLI read any length)."""
+
+    http_status = 413
+
+
 class StoreVersionError(CopmatchError):
     """The database was written by a newer copmatch than this one."""
 

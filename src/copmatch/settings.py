@@ -101,6 +101,32 @@ class Settings:
         0.0, "Share of the prior scaled by the member's smoothed acceptance rate (0: off; measured no gain)."
     )
 
+    # --- long queries ------------------------------------------------------------------
+    query_window_combination: str = _setting(
+        "max", "How a long query's windows combine into one cosine per passage: max, mean or centroid."
+    )
+
+    # --- learned ranker (fitted per community at index build) -------------------------------
+    learned_min_questions: int = _setting(
+        60, "Answered past questions a community needs before a ranker is learned from its history."
+    )
+    learned_max_questions: int = _setting(1500, "Latest answered past questions used to train (older ones are left).")
+    learned_validation_share: float = _setting(
+        0.2, "Latest share of the training questions held out to validate the learned ranker against the default."
+    )
+    learned_min_gain: float = _setting(
+        0.0, "nDCG@10 the learned ranker must gain over the default formula on the held-out slice to serve."
+    )
+    learned_trees: int = _setting(200, "Boosting rounds of the learned ranker.")
+    learned_leaves: int = _setting(7, "Leaves per tree of the learned ranker (small trees: little data per community).")
+    learned_learning_rate: float = _setting(0.05, "Shrinkage of each boosting round.")
+    learned_min_rows_per_leaf: int = _setting(40, "Fewest training rows a leaf may hold.")
+
+    # --- honest confidence ------------------------------------------------------------------
+    knows_threshold: float = _setting(
+        0.3, "Topical evidence (best matching answer, document or profile, 0-1) a member needs to be shown as an expert."
+    )
+
     # --- evidence ---------------------------------------------------------------------
     evidence_per_member: int = _setting(3, "Documents returned as evidence for each expert.")
     evidence_min_score: float = _setting(
@@ -109,7 +135,9 @@ class Settings:
     snippet_chars: int = _setting(220, "Length of an evidence snippet.")
 
     # --- limits ---------------------------------------------------------------------
-    max_query_chars: int = _setting(4000, "Longest query text accepted.")
+    api_max_query_chars: int = _setting(
+        50_000, "HTTP API only: longest query text accepted (413 beyond; the CLI and library read any length)."
+    )
     max_limit: int = _setting(200, "Largest number of experts returned for one query.")
 
     # --- knowledge brokering: silos, introductions, related practice, health -----------

@@ -10,7 +10,7 @@ from copmatch.services.experts import Expert
 from copmatch.settings import Settings
 
 _DEFAULTS = Settings()
-MAX_TEXT_CHARS = _DEFAULTS.max_query_chars
+MAX_TEXT_CHARS = _DEFAULTS.api_max_query_chars  # checked by the routes: beyond it, 413 (not a 422)
 MAX_LIMIT = _DEFAULTS.max_limit
 MAX_BATCH_QUERIES = 100
 MAX_IDS = 1000
@@ -26,8 +26,8 @@ class Strict(BaseModel):
 class ExpertsRequest(Strict):
     text: str = Field(
         min_length=1,
-        max_length=MAX_TEXT_CHARS,
-        description="The topic or question, free text.",
+        description=f"The topic or question, free text, up to {MAX_TEXT_CHARS:,} characters (413 beyond): "
+        "a long question or a pasted abstract is read whole, in windows.",
         examples=["Our booster pump vibrates after a bearing change"],
     )
     limit: int = Field(10, ge=1, le=MAX_LIMIT, description="How many experts to return (ignored with candidates).")
@@ -39,7 +39,7 @@ class ExpertsRequest(Strict):
 
 class BatchQuery(Strict):
     id: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    text: str = Field(min_length=1, description=f"Up to {MAX_TEXT_CHARS:,} characters (413 beyond).")
     exclude: list[str] = Field(default_factory=list, max_length=MAX_IDS)
     candidates: list[str] | None = Field(None, max_length=MAX_IDS)
 
@@ -67,11 +67,15 @@ class BatchExpertsRequest(Strict):
 class ExpertsResponse(BaseModel):
     ok: bool = True
     index_version: str
+    nobody_known: bool = Field(
+        description="No member has topical evidence above the threshold: the experts listed are only the closest."
+    )
     experts: list[Expert]
 
 
 class BatchResult(BaseModel):
     id: str
+    nobody_known: bool
     experts: list[Expert]
 
 

@@ -21,6 +21,7 @@ from copmatch.index.snapshot import (
     PASSAGES_FAISS,
     PROFILE_VECTORS,
     PROFILES_BM25_DIR,
+    LEARNED_RANKER,
     PROFILES_FAISS,
     SnapshotDir,
     new_version,
@@ -28,6 +29,7 @@ from copmatch.index.snapshot import (
 from copmatch.index.sparse import SparseIndex
 from copmatch.progress import NullProgress, Progress
 from copmatch.ranking.corpus import build_corpus
+from copmatch.services.training import SnapshotArrays, build_training_set, learn_ranker
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -125,6 +127,12 @@ def _build(
         corpus.save(building / CORPUS)
         _write_catalog(building / CATALOG, passages, documents)
         timings["index_s"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        ranker_report = _learn_ranker(
+            building, corpus, passage_vectors, profile_vectors, documents, cache_path, embedder, settings, progress
+        )
+        timings["learn_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
 
         counts = {
@@ -143,6 +151,8 @@ def _build(
             "counts": counts,
             "timings": timings,
             "dense": {"passages": dense_spec.to_dict(), "profiles": profile_spec.to_dict()},
+            # What ranks this community's experts, and why (services/training.py).
+            "ranker": ranker_report,
             "chunking": {
                 "passage_tokens": settings.passage_tokens,
                 "overlap_tokens": settings.passage_overlap_tokens,
@@ -159,6 +169,36 @@ def _build(
     return BuildReport(
         version, path, len(documents), len(passages), len(members), encoded + profile_encoded, counts["cached"], timings
     )
+
+
+def _learn_ranker(
+    building: Path,
+    corpus,
+    passage_vectors: np.ndarray,
+    profile_vectors: np.ndarray,
+    documents: list[dict],
+    cache_path: Path,
+    embedder: Encoder,
+    settings: Settings,
+    progress: Progress,
+) -> dict:
+    """Fit the community's ranker on its own history into the snapshot being built; its report."""
+    arrays = SnapshotArrays(
+        corpus,
+        passage_vectors,
+        SparseIndex.load(building / BM25_DIR, len(passage_vectors)),
+        profile_vectors,
+        SparseIndex.load(building / PROFILES_BM25_DIR, len(profile_vectors)),
+    )
+    cache = EmbeddingCache(cache_path, embedder.cache_key)
+    try:
+        train = build_training_set(arrays, documents, embedder, cache, settings, progress)
+    finally:
+        cache.close()
+    ranker, report = learn_ranker(train, settings)
+    if ranker is not None:
+        ranker.save(building / LEARNED_RANKER)
+    return report
 
 
 def _dense_spec(n_vectors: int, settings: Settings) -> DenseIndexSpec:

@@ -142,6 +142,6 @@ def like_document(
     start, end = searcher.doc_passage_ptr[row], searcher.doc_passage_ptr[row + 1]
     vector = np.asarray(searcher.passage_vectors[start:end], dtype=np.float32).sum(axis=0)
     vector /= max(float(np.linalg.norm(vector)), 1e-12)
-    text = f"{document.get('title') or ''}\n{document.get('body') or ''}"[: settings.max_query_chars]
+    text = f"{document.get('title') or ''}\n{document.get('body') or ''}"  # BM25 reads the whole text
     thread = thread_rows(searcher, facts)
     return vector, text, set(np.flatnonzero(thread == thread[row]).tolist())
