@@ -70,7 +70,7 @@ def timed(fn: Callable[[], object]) -> float:
 def measure(community: Community, texts: list[str], repeats: int) -> dict[str, list[float]]:
     settings = community.settings
     searcher, priors = community.current_searcher()
-    encoder = community._query_encoder
+    encoder = community.serving.current().encoder
     session, tokenizer = encoder._load()
     opted_out = community.store.opted_out()
     samples: dict[str, list[float]] = {

@@ -1,5 +1,8 @@
 """Community: the public facade. Opens a data dir and offers every verb copmatch has.
 
+The interfaces (cli/, api/) call only this object. Which snapshot and query encoder answer
+queries is the serving session's business (serving.py); what each verb does is a service's.
+
 community = Community.open("copmatch-data")
 community.import_jsonl(members=Path("members.jsonl"), documents=Path("documents.jsonl"))
 community.build_index()
@@ -16,18 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from copmatch.embedding.choice import build_encoder, query_encoder
+from copmatch.embedding.choice import build_encoder
 from copmatch.embedding.chunking import Chunker, load_tokenizer
-from copmatch.embedding.encoder import Encoder, EncoderIdentity, bundled_model_path, weights_sha256
+from copmatch.embedding.encoder import Encoder
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
-from copmatch.errors import InvalidQueryError
 from copmatch.index.snapshot import SnapshotDir, read_manifest, verify
 from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import
 from copmatch.progress import Progress, from_cumulative
-from copmatch.ranking.retrieval import Searcher, snapshot_encoder
-from copmatch.ranking.scores import MemberPriors, member_priors
+from copmatch.ranking.retrieval import Searcher
+from copmatch.ranking.scores import MemberPriors
 from copmatch.services.build import BuildReport, build_index
 from copmatch.services.experts import Expert, ExpertAnswers, ExpertQuery, rank_experts, validate_query
+from copmatch.services.feedback import Feedback, list_feedback, record_feedback
+from copmatch.services.keys import ApiKey, authenticate, create_key, revoke_key
+from copmatch.serving import ServingSession
 from copmatch.settings import Settings
 from copmatch.store.store import ImportSummary, Store
 
@@ -47,16 +52,12 @@ class Community:
         self.store = Store(self.data_dir / DB_FILE)
         self.snapshots = SnapshotDir(self.data_dir / "index")
         self.cache_path = self.data_dir / "cache" / "embeddings.sqlite"
-        self._embedder = embedder
         # A given encoder is used for builds and queries alike (tests, benchmarks); otherwise
-        # builds and queries each pick theirs (see models.py).
-        self._embedder_given = embedder is not None
-        self._query_encoder: Encoder | None = None
-        self._searcher: Searcher | None = None
-        self._priors: MemberPriors | None = None
-        self._lock = threading.Lock()
+        # builds and queries each pick theirs (embedding/choice.py).
+        self._embedder = embedder
+        self.serving = ServingSession(self.data_dir, self.snapshots, self.settings, given_encoder=embedder)
         self._suggest_lock = threading.Lock()
-        self._batcher = None  # set when serving (enable_query_batching)
+        self._embedder_given = embedder is not None
         self._chunker: Chunker | None = None
 
     @classmethod
@@ -64,8 +65,7 @@ class Community:
         return cls(Path(data_dir), settings)
 
     def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher.close()
+        self.serving.close()
         self.store.close()
 
     @property
@@ -126,11 +126,12 @@ class Community:
         if export_encoder and self.ensure_encoder_exported() is not None:
             self._embedder = None  # builds too use the fresh export, not torch
         report = build_index(self.store, self.snapshots.root, self.cache_path, self.embedder, self.settings, progress)
-        self._current_searcher()  # switch this process to the new snapshot now
+        self.serving.adopt_build_encoder(self.embedder)
+        self.serving.current()  # switch this process to the new snapshot now
         return report
 
     def index_version(self) -> str | None:
-        """The snapshot version queries are answered from now."""
+        """The snapshot version queries are answered from now (None before the first build)."""
         return self.snapshots.current_version()
 
     def index_status(self, check: bool = False) -> dict[str, Any]:
@@ -160,14 +161,17 @@ class Community:
 
     def answer_experts(self, queries: Sequence[ExpertQuery]) -> ExpertAnswers:
         """``find_experts_batch`` plus the version of the snapshot that answered: read from the
-        searcher used, so a rebuild switching snapshots mid-request cannot mislabel it."""
+        snapshot used, so a rebuild switching snapshots mid-request cannot mislabel it."""
         for query in queries:
             validate_query(query, self.settings)
-        searcher, priors = self._current_searcher(prefetch_encoder=True)
+        served = self.serving.current(prefetch_encoder=True)
         windows = self.encode_query_windows([q.text for q in queries])  # per query (n_windows, dim)
         opted_out = self.store.opted_out()
-        results = [rank_experts(searcher, q, w, priors, opted_out, self.settings) for q, w in zip(queries, windows)]
-        return ExpertAnswers(searcher.version, results)
+        results = [
+            rank_experts(served.searcher, q, w, served.priors, opted_out, self.settings)
+            for q, w in zip(queries, windows)
+        ]
+        return ExpertAnswers(served.version, results)
 
     def encode_query_windows(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each text as (n_windows, dim) vectors: a query longer than the model's window is split
@@ -179,9 +183,7 @@ class Community:
 
     def _query_chunker(self) -> Chunker:
         if self._chunker is None:
-            if self._query_encoder is None:
-                self._current_searcher(prefetch_encoder=True)
-            encoder = self._query_encoder
+            encoder = self.serving.current(prefetch_encoder=True).encoder
             # Windows as the model reads them: the query encoder's own tokenizer and window.
             self._chunker = Chunker(
                 load_tokenizer(encoder.model_path),
@@ -192,33 +194,46 @@ class Community:
         return self._chunker
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Query vectors; through the micro-batcher when serving concurrent requests."""
-        if self._batcher is not None:
-            return self._batcher.encode(texts)
-        return self._encode_now(texts)
-
-    def _encode_now(self, texts: Sequence[str]) -> np.ndarray:
-        # The encoder is switched together with the snapshot, by _current_searcher, which every
-        # query path calls first; only a bare encode_queries() may have to open the snapshot.
-        if self._query_encoder is None:
-            self._current_searcher(prefetch_encoder=True)
-        return self._query_encoder.encode(texts)
+        """Query vectors, (n, dim), by the encoder matching the served snapshot."""
+        return self.serving.encode(texts)
 
     def enable_query_batching(self) -> None:
-        """Share model calls between concurrent queries (the HTTP server turns this on), as the
-        ``serve_*`` settings say: how many calls run at once and on how many threads each."""
-        from copmatch.embedding.batching import MicroBatcher
+        """Share model calls between concurrent queries (the HTTP server turns this on)."""
+        self.serving.enable_batching()
 
-        if self._batcher is None:
-            settings = self.settings
-            with self._lock:
-                self._batcher = MicroBatcher(
-                    self._encode_now,
-                    max_batch=settings.serve_max_batch,
-                    max_wait_s=settings.serve_max_wait_ms / 1000,
-                    workers=settings.serve_encoder_workers,
-                )
-                self._searcher = None  # reopened, with an encoder made for serving, by the next query
+    def record_feedback(
+        self, query: str, member_id: str, helpful: bool, given_by: str | None = None, note: str | None = None
+    ) -> Feedback:
+        """Whether a suggested expert helped with a question; kept for the ranker to learn from."""
+        return record_feedback(self.store, query, member_id, helpful, given_by, self.index_version(), note)
+
+    def list_feedback(self, member_id: str | None = None) -> list[Feedback]:
+        return list_feedback(self.store, member_id)
+
+    # --- members, documents, keys: lookups and the member's own settings --------------------
+    def get_member(self, member_id: str) -> dict[str, Any]:
+        return self.store.get_member(member_id)
+
+    def get_document(self, document_id: str) -> dict[str, Any]:
+        return self.store.get_document(document_id)
+
+    def set_opt_out(self, member_id: str, opt_out: bool) -> dict[str, Any]:
+        """Opt a member out of (or back into) every suggestion; returns the member."""
+        self.store.set_opt_out(member_id, opt_out)
+        return self.store.get_member(member_id)
+
+    def create_key(self, role: str, member_id: str | None = None, label: str | None = None) -> tuple[ApiKey, str]:
+        """A new API key and its secret (shown once, stored only as a hash)."""
+        return create_key(self.store, role, member_id, label)
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        return self.store.api_keys()
+
+    def revoke_key(self, key_id: str) -> None:
+        revoke_key(self.store, key_id)
+
+    def authenticate(self, secret: str | None) -> ApiKey:
+        return authenticate(self.store, secret)
 
     # --- knowledge brokering: related practice, silos, introductions, health -----------------
     # Imported where used: networkx and matplotlib would slow every CLI start for commands
@@ -227,24 +242,10 @@ class Community:
         self, text: str | None = None, like: str | None = None, kinds: Collection[str] | None = None, limit: int = 10
     ) -> list[Practice]:
         """Practice documents and answered questions on the topic of TEXT, or like document LIKE."""
-        from copmatch.services.practices import DEFAULT_KINDS, like_document, related_practices, validate_kinds
+        from copmatch.services.practices import find_practices
 
-        validate_kinds(kinds, (*DEFAULT_KINDS, "answer", "comment"))
-        if (text is None) == (like is None):
-            raise InvalidQueryError(
-                "Give either a text or a document to match, not both.",
-                hint='e.g. copmatch practices "chlorine decay" or --like DOC_ID',
-            )
-        searcher, _ = self._current_searcher(prefetch_encoder=like is None)
-        facts = self.store.document_facts()
-        exclude: set[int] = set()
-        if like is not None:
-            vector, text, exclude = like_document(searcher, facts, self.store.get_document(like), self.settings)
-            validate_query(ExpertQuery(text or like, limit), self.settings)
-        else:
-            validate_query(ExpertQuery(text, limit), self.settings)
-            vector = self.encode_queries([text])[0]
-        return related_practices(searcher, facts, vector, text, self.settings, kinds, limit, exclude)
+        served = self.serving.current(prefetch_encoder=like is None)
+        return find_practices(served.searcher, self.store, self.serving.encode, self.settings, text, like, kinds, limit)
 
     def silos(self) -> SiloSummary:
         from copmatch.services.silos import summarise
@@ -268,7 +269,7 @@ class Community:
         # and the second insert would fail on the pair stored once (a 500 over HTTP).
         with self._suggest_lock:
             ensure_silos(self.store, self.settings)
-            searcher, _ = self._current_searcher()
+            searcher = self.serving.current().searcher
             return suggest(self.store, searcher, self.settings, limit=limit, per_member=per_member, broker=broker)
 
     def list_introductions(self, status: str | None = None) -> list[Introduction]:
@@ -302,43 +303,9 @@ class Community:
         from copmatch.services.silos import ensure_silos
 
         ensure_silos(self.store, self.settings)
-        searcher, _ = self._current_searcher()
-        return community_health(self.store, searcher, self.settings)
+        return community_health(self.store, self.serving.current().searcher, self.settings)
 
     def current_searcher(self) -> tuple[Searcher, MemberPriors]:
         """The loaded snapshot being served and its member priors (for tools and benchmarks)."""
-        return self._current_searcher()
-
-    def _current_searcher(self, prefetch_encoder: bool = False) -> tuple[Searcher, MemberPriors]:
-        """The searcher for the CURRENT snapshot, reopened when a build has switched it.
-
-        ``prefetch_encoder``: a query is about to be encoded, so load the query encoder
-        alongside opening the index (commands that encode nothing should not pay for it)."""
-        path = self.snapshots.current_path()
-        with self._lock:
-            if self._searcher is None or self._searcher.path != path:
-                # The old searcher is dropped, not closed: a query on another thread may still hold it.
-                encoder = self._encoder_for(read_manifest(path))
-                if prefetch_encoder and hasattr(encoder, "start_loading"):
-                    encoder.start_loading()  # alongside opening the index, not after it
-                searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
-                self._priors = member_priors(searcher.corpus, self.settings)
-                self._searcher, self._query_encoder = searcher, encoder
-            return self._searcher, self._priors
-
-    def _encoder_for(self, manifest: dict[str, Any]) -> Encoder:
-        """The query encoder for a snapshot: the given or build encoder if it made the snapshot,
-        else a matching ONNX export (no torch import), else sentence-transformers."""
-        built = snapshot_encoder(manifest)
-        serving = self._batcher is not None
-        if self._embedder is not None:
-            # A server keeps its own query encoder after a rebuild: the build encoder uses every
-            # core per call, and its threads run at the rebuild's lower priority (rebuild_nice).
-            reuse_build_encoder = self._embedder.identity == built and not serving
-            if self._embedder_given or reuse_build_encoder:
-                return self._embedder
-        if built is None:  # a snapshot older than encoder records: sentence-transformers, fp32
-            built = EncoderIdentity(self.settings.model_id, "fp32", weights_sha256(bundled_model_path()))
-        # onnxruntime threads per call: the serving setting, else its default (one per core).
-        threads = self.settings.serve_encoder_threads if serving else 0
-        return query_encoder(self.data_dir, built, self.settings.encode_batch_size, threads)
+        served = self.serving.current()
+        return served.searcher, served.priors

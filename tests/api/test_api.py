@@ -37,6 +37,7 @@ def headers(key: str | None) -> dict[str, str]:
 ENDPOINTS = [
     ("POST", "/v1/experts", {"text": "pump vibration"}, "member", 200),
     ("POST", "/v1/experts/batch", {"queries": [{"id": "a", "text": "chlorine"}]}, "member", 200),
+    ("POST", "/v1/feedback", {"text": "laser alignment", "member_id": "ana", "helpful": True}, "member", 201),
     ("GET", "/v1/members/ana", None, "member", 200),
     ("GET", "/v1/documents/a1", None, "member", 200),
     ("POST", "/v1/practices", {"text": "laser alignment"}, "member", 200),

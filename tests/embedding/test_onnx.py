@@ -143,9 +143,9 @@ def test_without_an_export_queries_fall_back_to_torch_and_say_so(tmp_path, embed
     community.build_index()
     fresh = Community(tmp_path)
     with caplog.at_level("WARNING", logger="copmatch"):
-        fresh._current_searcher()  # picks the query encoder (loading it is lazy)
+        encoder = fresh.serving.current().encoder  # picks the query encoder (loading it is lazy)
     assert "copmatch models export" in caplog.text
-    assert type(fresh._query_encoder).__name__ == "Embedder"
+    assert type(encoder).__name__ == "Embedder"
 
 
 def test_int8_index_needs_the_int8_export(exported, tmp_path):
@@ -225,7 +225,7 @@ def test_process_exiting_while_the_encoder_loads_exits_cleanly(exported, tmp_pat
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     early_exit = (
         "import sys; from copmatch import Community; c = Community(sys.argv[1]); "
-        "c._current_searcher(prefetch_encoder=True); print('ok')"
+        "c.serving.current(prefetch_encoder=True); print('ok')"
     )
     health = "import sys; from copmatch.cli import main; sys.argv = ['copmatch'] + sys.argv[1:]; main()"
     for args in ([early_exit, str(data_dir)], [health, "--data-dir", str(data_dir), "health", "--json"]):
@@ -243,11 +243,11 @@ def test_serving_encoder_keeps_its_thread_count_across_a_rebuild(exported, tmp_p
     community = built_community(with_models(exported, tmp_path), settings=settings, cache=fp32_cache)
     community.enable_query_batching()
     assert community.find_experts("pipe corrosion", limit=1)
-    assert community._query_encoder.threads == threads
+    assert community.serving.current().encoder.threads == threads
     community.build_index()  # as a rebuild through the API does
     assert community.find_experts("pipe corrosion", limit=1)
-    assert community._query_encoder is not community.embedder
-    assert community._query_encoder.threads == threads
+    assert community.serving.current().encoder is not community.embedder
+    assert community.serving.current().encoder.threads == threads
     community.close()
 
 

@@ -79,7 +79,7 @@ def test_exact_scan_retrieves_what_faiss_flat_finds(embedder, tiny_built):
     """Small snapshots skip FAISS for a numpy scan; it must find the same neighbours and
     give every candidate its exact cosine."""
     community = open_community(tiny_built, embedder)
-    searcher, _ = community._current_searcher()
+    searcher, _ = community.current_searcher()
     assert searcher.dense_spec.kind == "flat"
     assert community.find_experts("pipe corrosion", limit=3)
     assert searcher._dense is None  # the scan never needed FAISS's copy of the vectors

@@ -47,8 +47,12 @@ def test_like_a_document_excludes_its_own_thread(sample_built):
 def test_bad_requests_are_clear_errors(sample_built):
     with pytest.raises(InvalidQueryError, match="Unknown document kind"):
         sample_built.practices("pumps", kinds=["memo"])
-    with pytest.raises(InvalidQueryError, match="either a text or a document"):
+    with pytest.raises(InvalidQueryError, match=r"a text or a document to match \(got both\)"):
         sample_built.practices("pumps", like="d0073")
+    with pytest.raises(InvalidQueryError, match=r"\(got neither\)"):
+        sample_built.practices()
+    with pytest.raises(InvalidQueryError, match="limit must be between 1 and"):
+        sample_built.practices("pumps", limit=-5)
     with pytest.raises(NotFoundError, match="d9999"):
         sample_built.practices(like="d9999")
 

@@ -67,7 +67,7 @@ def _add_health_routes(app: FastAPI) -> None:
     )
     def ready(request: Request) -> JSONResponse:
         community: Community = request.app.state.community
-        version = community.snapshots.current_version()
+        version = community.index_version()
         if version is None:
             return _error(503, "No index has been built yet.", "Start one: POST /v1/admin/index/rebuild")
         return JSONResponse({"ok": True, "index_version": version})

@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from copmatch.api.jobs import RebuildJobs
 from copmatch.community import Community
-from copmatch.services.keys import ApiKey, authenticate
+from copmatch.services.keys import ApiKey
 
 _api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key from `copmatch keys create`."
@@ -38,7 +38,7 @@ def requires(role: str) -> Callable[..., ApiKey]:
         header_key: Annotated[str | None, Depends(_api_key_header)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> ApiKey:
-        key = authenticate(community.store, header_key or (bearer.credentials if bearer else None))
+        key = community.authenticate(header_key or (bearer.credentials if bearer else None))
         key.require(role)
         return key
 

@@ -1,15 +1,22 @@
-"""Member-facing routes: experts, batch experts, member and document lookups."""
+"""Member-facing routes: experts, batch experts, feedback on experts, member and document lookups."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
 from copmatch.api.deps import CommunityDep, member
-from copmatch.api.schemas import BatchExpertsRequest, BatchExpertsResponse, ExpertsRequest, ExpertsResponse
+from copmatch.api.schemas import (
+    BatchExpertsRequest,
+    BatchExpertsResponse,
+    ExpertsRequest,
+    ExpertsResponse,
+    FeedbackRequest,
+)
 from copmatch.errors import QueryTooLargeError
 from copmatch.services.experts import Expert, ExpertQuery, nobody_known
+from copmatch.services.keys import ApiKey
 
 router = APIRouter(prefix="/v1", tags=["members"], dependencies=[Depends(member)])
 
@@ -53,11 +60,19 @@ def dicts(experts: list[Expert]) -> list[dict[str, Any]]:
     return [e.to_dict() for e in experts]
 
 
+@router.post("/feedback", status_code=201, summary="Did a suggested expert help with a question?")
+def feedback(body: FeedbackRequest, community: CommunityDep, key: Annotated[ApiKey, Depends(member)]) -> dict[str, Any]:
+    """Kept for the ranker: the next index build learns from it."""
+    given_by = key.member_id or f"key:{key.id}"
+    recorded = community.record_feedback(body.text, body.member_id, body.helpful, given_by, body.note)
+    return {"ok": True, "feedback": recorded.to_dict()}
+
+
 @router.get("/members/{member_id}", summary="One member")
 def get_member(member_id: str, community: CommunityDep) -> dict[str, Any]:
-    return {"ok": True, "member": community.store.get_member(member_id)}
+    return {"ok": True, "member": community.get_member(member_id)}
 
 
 @router.get("/documents/{document_id}", summary="One document")
 def get_document(document_id: str, community: CommunityDep) -> dict[str, Any]:
-    return {"ok": True, "document": community.store.get_document(document_id)}
+    return {"ok": True, "document": community.get_document(document_id)}

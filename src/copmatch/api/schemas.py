@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from copmatch.services.experts import Expert
+from copmatch.services.feedback import MAX_FEEDBACK_QUERY_CHARS
 from copmatch.settings import Settings
 
 _DEFAULTS = Settings()
@@ -62,6 +63,13 @@ class BatchExpertsRequest(Strict):
             ]
         },
     )
+
+
+class FeedbackRequest(Strict):
+    text: str = Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS, description="The question asked.")
+    member_id: str = MemberId
+    helpful: bool = Field(description="Whether this member helped with it.")
+    note: str | None = Field(None, max_length=2000)
 
 
 class ExpertsResponse(BaseModel):

@@ -59,9 +59,7 @@ def keys_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create an API key. The key is printed once and never stored in clear."""
-    from copmatch.services.keys import create_key
-
-    key, secret = create_key(open_community().store, role, member, label)
+    key, secret = open_community().create_key(role, member, label)
     if as_json:
         print_json({"id": key.id, "role": key.role, "member_id": key.member_id, "key": secret})
         return
@@ -72,7 +70,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List API keys (ids, roles, members; never the keys themselves)."""
-    keys = open_community().store.api_keys()
+    keys = open_community().list_keys()
     if as_json:
         print_json(keys)
         return
@@ -82,9 +80,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
-    from copmatch.services.keys import revoke_key
-
-    revoke_key(open_community().store, key_id)
+    open_community().revoke_key(key_id)
     render.console.print(f"Revoked key {key_id}.")
 
 

@@ -54,6 +54,7 @@ def main_options(
 app.add_typer(admin.import_app, name="import")
 app.add_typer(index.index_app, name="index")
 app.command("experts")(experts.experts)
+app.command("feedback")(experts.feedback)
 app.command("demo")(experts.demo)
 app.command("settings")(admin.show_settings)
 app.add_typer(index.models_app, name="models")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from copmatch.cli import render
-from copmatch.cli.common import open_community, print_json, state
+from copmatch.cli.common import JsonOption, open_community, print_json, state
 from copmatch.errors import CopmatchError
 from copmatch.services.batch_queries import read_queries
 from copmatch.services.experts import ExpertQuery, nobody_known
@@ -62,3 +63,30 @@ def demo(limit: Annotated[int, typer.Option(help="Experts shown per question.")]
     for answer in result.answers:
         render.console.print(render.experts_table(answer.question, answer.experts))
     render.console.print(f'Try your own: copmatch --data-dir {state.data_dir} experts "your question"')
+
+
+def feedback(
+    member_id: Annotated[str, typer.Argument(help="The suggested expert's member id.")],
+    verdict: Annotated[str, typer.Argument(help="helpful or not-helpful")],
+    query: Annotated[str, typer.Option("--query", help="The question they were suggested for.")],
+    note: Annotated[str | None, typer.Option(help="Anything worth keeping with it.")] = None,
+    given_by: Annotated[
+        str | None, typer.Option("--by", envvar="COPMATCH_MEMBER", help="Who says so (default: your user name).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Say whether a suggested expert helped with a question (the ranker learns from it at the next build)."""
+    helpful = _verdict(verdict)
+    recorded = open_community().record_feedback(query, member_id, helpful, given_by or getpass.getuser(), note)
+    if as_json:
+        print_json(recorded.to_dict())
+        return
+    said = "helped" if recorded.helpful else "did not help"
+    render.console.print(f"Recorded: {recorded.member_id} {said} (feedback {recorded.id}).", highlight=False)
+
+
+def _verdict(verdict: str) -> bool:
+    normalised = verdict.strip().lower().replace("_", "-").replace(" ", "-")
+    if normalised not in ("helpful", "not-helpful"):
+        raise CopmatchError(f"Unknown verdict {verdict!r}.", hint="Use helpful or not-helpful.")
+    return normalised == "helpful"

@@ -8,7 +8,7 @@ relevance then keeps near-duplicates of a result already chosen from crowding th
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -19,8 +19,10 @@ from copmatch.ranking.scores import document_relevance, passage_relevance
 from copmatch.ranking.snippets import focused_snippet
 from copmatch.services.topics import document_vectors
 from copmatch.settings import Settings
+from copmatch.store.store import Store
 
 DEFAULT_KINDS = ("practice", "publication", "question")
+KNOWN_KINDS = (*DEFAULT_KINDS, "answer", "comment")
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,41 @@ def related_practices(
         )
         for i in picked.tolist()
     ]
+
+
+def find_practices(
+    searcher: Searcher,
+    store: Store,
+    encode: Callable[[list[str]], np.ndarray],
+    settings: Settings,
+    text: str | None = None,
+    like: str | None = None,
+    kinds: Collection[str] | None = None,
+    limit: int = 10,
+) -> list[Practice]:
+    """Related practice for a text, or for "like this document" (its own thread excluded).
+    Checks the arguments first: exactly one of ``text`` and ``like``, known kinds, a limit in range."""
+    validate_kinds(kinds, KNOWN_KINDS)
+    if (text is None) == (like is None):
+        given = "both" if text is not None else "neither"
+        raise InvalidQueryError(
+            f"Give a text or a document to match (got {given}).",
+            hint='e.g. copmatch practices "chlorine decay", or copmatch practices --like DOC_ID',
+        )
+    if text is not None and not text.strip():
+        raise InvalidQueryError("The text is empty.", hint="Describe the practice you are looking for.")
+    if not 1 <= limit <= settings.max_limit:
+        raise InvalidQueryError(
+            f"limit must be between 1 and {settings.max_limit}, got {limit}.",
+            hint=f"Pass --limit with a value from 1 to {settings.max_limit}.",
+        )
+    facts = store.document_facts()
+    exclude: set[int] = set()
+    if like is not None:
+        vector, text, exclude = like_document(searcher, facts, store.get_document(like), settings)
+    else:
+        vector = encode([text])[0]
+    return related_practices(searcher, facts, vector, text, settings, kinds, limit, exclude)
 
 
 def validate_kinds(kinds: Collection[str] | None, known: Collection[str]) -> None:

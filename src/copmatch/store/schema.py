@@ -109,6 +109,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX introduction_events_introduction ON introduction_events(introduction_id);
     """,
+    # 4: feedback on suggested experts: did this member help with this question?
+    """
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        query TEXT NOT NULL,
+        member_id TEXT NOT NULL REFERENCES members(id),
+        helpful INTEGER NOT NULL,
+        given_by TEXT,
+        index_version TEXT,
+        note TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX feedback_member ON feedback(member_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

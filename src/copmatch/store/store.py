@@ -159,7 +159,9 @@ class Store:
     def get_member(self, member_id: str) -> dict[str, Any]:
         row = next(self.db["members"].rows_where("id = ?", [member_id]), None)
         if row is None:
-            raise NotFoundError(f"No member with id {member_id!r}.", hint="List members with: copmatch members")
+            raise NotFoundError(
+                f"No member with id {member_id!r}.", hint="Check the id; members come from imports (copmatch import)."
+            )
         return _decode(row)
 
     def get_document(self, document_id: str) -> dict[str, Any]:
@@ -340,9 +342,44 @@ class Store:
     def introduction_events(self, introduction_id: int) -> list[dict[str, Any]]:
         return list(self.db["introduction_events"].rows_where("introduction_id = ?", [introduction_id], order_by="id"))
 
+    # --- feedback on suggested experts --------------------------------------------------------
+    def add_feedback(
+        self,
+        query: str,
+        member_id: str,
+        helpful: bool,
+        given_by: str | None,
+        index_version: str | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        row = {
+            "query": query,
+            "member_id": member_id,
+            "helpful": int(helpful),
+            "given_by": given_by,
+            "index_version": index_version,
+            "note": note,
+            "at": utc_now(),
+        }
+        with self._write_lock, self.db.atomic():
+            row["id"] = self.db["feedback"].insert(row).last_pk
+        return _decode(row)
+
+    def feedback(self, member_id: str | None = None) -> list[dict[str, Any]]:
+        """Feedback records, oldest first (all, or one member's)."""
+        where, params = ("member_id = ?", [member_id]) if member_id is not None else (None, [])
+        return [_decode(row) for row in self.db["feedback"].rows_where(where, params, order_by="id")]
+
+    def set_opt_out(self, member_id: str, opt_out: bool) -> None:
+        self.get_member(member_id)  # NotFoundError with a hint
+        with self._write_lock, self.db.atomic():
+            self.db.execute(
+                "UPDATE members SET opt_out = ?, updated_at = ? WHERE id = ?", [int(opt_out), utc_now(), member_id]
+            )
+
 
 _JSON_COLUMNS = ("skills", "roles", "tags", "counts", "timings")
-_BOOL_COLUMNS = ("opt_out", "accepted")
+_BOOL_COLUMNS = ("opt_out", "accepted", "helpful")
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
