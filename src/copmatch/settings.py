@@ -117,8 +117,19 @@ class Settings:
     learned_min_gain: float = _setting(
         0.0, "nDCG@10 the learned ranker must gain over the default formula on the held-out slice to serve."
     )
-    learned_trees: int = _setting(200, "Boosting rounds of the learned ranker.")
-    learned_leaves: int = _setting(7, "Leaves per tree of the learned ranker (small trees: little data per community).")
+    learned_model: str = _setting(
+        "logistic", "Learner: logistic (regularised logistic regression) or trees (LightGBM boosted trees)."
+    )
+    learned_regularisation: float = _setting(
+        0.01, "Inverse L2 strength C of the logistic learner (small: stays close to the community's average member)."
+    )
+    learned_horizon_share: float = _setting(
+        0.1,
+        "A build serves for a while: each past question's features are taken as of the start of its block of "
+        "this share of the history's questions.",
+    )
+    learned_trees: int = _setting(200, "Boosting rounds of the trees learner.")
+    learned_leaves: int = _setting(7, "Leaves per tree of the trees learner (small trees: little data per community).")
     learned_learning_rate: float = _setting(0.05, "Shrinkage of each boosting round.")
     learned_min_rows_per_leaf: int = _setting(40, "Fewest training rows a leaf may hold.")
 

@@ -7,7 +7,7 @@ import numpy as np
 from copmatch import Settings
 from copmatch.ranking.features import FEATURES
 from copmatch.ranking.history import PastQuestion, TrainingSet, ndcg_at
-from copmatch.ranking.learned import LearnedRanker, fit_trees, platt
+from copmatch.ranking.learned import LearnedRanker, fit_linear, fit_trees, platt
 
 
 def _synthetic(n_questions: int = 40, per_question: int = 30, seed: int = 0) -> TrainingSet:
@@ -63,3 +63,18 @@ def test_learned_ranker_round_trips_and_is_calibrated(tmp_path):
     assert np.all(np.diff(p[np.argsort(raw)]) >= -1e-12)
     # It learned something: better than random ordering on its own training questions.
     assert ndcg_at(raw, train.labels, train.group).mean() > ndcg_at(-raw, train.labels, train.group).mean()
+
+
+def test_numpy_logistic_matches_scikit_learn(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    train = _synthetic(n_questions=60)
+    settings = Settings()
+    linear = fit_linear(train, settings)
+    x = train.features.astype(np.float64)
+    reference = LogisticRegression(C=settings.learned_regularisation, max_iter=5000)
+    reference.fit((x - x.mean(axis=0)) / x.std(axis=0), train.labels > 0)
+    np.testing.assert_allclose(linear.raw(x), reference.decision_function((x - x.mean(axis=0)) / x.std(axis=0)))
+    ranker = LearnedRanker(FEATURES, linear, platt(linear.raw(x), train.labels > 0))
+    ranker.save(tmp_path / "ranker.json")
+    np.testing.assert_allclose(LearnedRanker.load(tmp_path / "ranker.json").probability(x), ranker.probability(x))

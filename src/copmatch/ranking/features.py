@@ -96,7 +96,9 @@ def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Set
         **_activity(corpus, now),
     }
     values = np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
-    knows = np.maximum(offered, profile)
+    # What the member says about themselves counts as evidence like one of their documents
+    # would (rare specialities in a bio match by BM25 as much as by meaning).
+    knows = np.maximum(offered, passage_relevance(match.profile_cos, match.profile_bm25, settings))
     return MemberFeatures(values, default, knows, priors.prior)
 
 

@@ -1,10 +1,12 @@
-"""The ranker learned from a community's own history: boosted trees over member features,
-calibrated into a probability that the member answers the question.
+"""The ranker learned from a community's own history, calibrated into a probability that the
+member answers the question.
 
-Fitting uses LightGBM (at index build). Serving evaluates the saved trees with numpy: the
-trees are a few hundred small arrays, and importing LightGBM (which imports scikit-learn)
-would add a second to every cold CLI query. ``tests/ranking/test_learned.py`` checks the
-numpy evaluation against LightGBM's own prediction.
+Two learners, chosen by ``Settings.learned_model`` (benchmarks/expert_dev_fit.py compares
+them on development splits): an L2-regularised logistic regression over standardised
+features (scikit-learn; the default: the steadiest on little data) and boosted trees
+(LightGBM). Both are fitted at index build; serving evaluates the saved model with numpy
+alone, since importing LightGBM or scikit-learn would add a second to every cold CLI query.
+``tests/ranking/test_learned.py`` checks the numpy evaluation against the libraries' own.
 
 The score is absolute: a Platt-calibrated probability fitted on the held-out latest slice
 of the community's questions, a fixed increasing function of the trees' raw score, which
@@ -125,15 +127,63 @@ def _flatten(root: dict[str, Any], columns: list[int]) -> tuple:
 
 
 @dataclass(frozen=True)
+class Linear:
+    """A logistic regression over standardised feature columns: raw = ((x - mean) / scale) @ coef + intercept."""
+
+    columns: np.ndarray  # (k,) int feature columns read
+    mean: np.ndarray  # (k,)
+    scale: np.ndarray  # (k,)
+    coef: np.ndarray  # (k,)
+    intercept: float
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        return ((x[:, self.columns] - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k).tolist() for k in ("columns", "mean", "scale", "coef")} | {
+            "intercept": self.intercept
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Linear:
+        return cls(
+            np.array(data["columns"], dtype=np.int64),
+            *(np.array(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")),
+            float(data["intercept"]),
+        )
+
+
+def fit_linear(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES) -> Linear:
+    """L2-regularised logistic regression of "answered" on the standardised chosen features."""
+    from sklearn.linear_model import LogisticRegression
+
+    columns = np.array([FEATURES.index(f) for f in features], dtype=np.int64)
+    x = train.features[:, columns].astype(np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)  # a constant column gets weight 0 anyway
+    model = LogisticRegression(C=settings.learned_regularisation, max_iter=5000)
+    model.fit((x - mean) / scale, train.labels > 0)
+    return Linear(columns, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+
+
+def fit_model(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES) -> Linear | Trees:
+    if settings.learned_model == "logistic":
+        return fit_linear(train, settings, features)
+    if settings.learned_model == "trees":
+        return fit_trees(train, settings, features)
+    raise ValueError(f"learned_model must be 'logistic' or 'trees', got {settings.learned_model!r}")
+
+
+@dataclass(frozen=True)
 class LearnedRanker:
-    features: tuple[str, ...]  # the feature names it reads, in FEATURES' order
-    trees: Trees
+    features: tuple[str, ...]  # the feature names it was fitted on (FEATURES when saved)
+    model: Linear | Trees
     calibration: tuple[float, float]  # (a, b): probability = sigmoid(a * raw + b)
     report: dict[str, Any] = field(default_factory=dict)
 
     def raw(self, values: np.ndarray) -> np.ndarray:
-        """Trees' raw score for rows of the full FEATURES matrix (n_rows, len(FEATURES))."""
-        return self.trees.raw(values.astype(np.float64))
+        """The model's raw score for rows of the full FEATURES matrix (n_rows, len(FEATURES))."""
+        return self.model.raw(values.astype(np.float64))
 
     def probability(self, values: np.ndarray) -> np.ndarray:
         a, b = self.calibration
@@ -143,7 +193,8 @@ class LearnedRanker:
         data = {
             "format": MODEL_FORMAT,
             "features": list(self.features),
-            "trees": self.trees.to_dict(),
+            "kind": "trees" if isinstance(self.model, Trees) else "logistic",
+            "model": self.model.to_dict(),
             "calibration": list(self.calibration),
             "report": self.report,
         }
@@ -152,11 +203,10 @@ class LearnedRanker:
     @classmethod
     def load(cls, path: Path) -> LearnedRanker:
         data = json.loads(path.read_text())
-        if data.get("format") != MODEL_FORMAT:
-            raise ValueError(f"learned ranker format {data.get('format')}, expected {MODEL_FORMAT}")
-        return cls(
-            tuple(data["features"]), Trees.from_dict(data["trees"]), tuple(data["calibration"]), data.get("report", {})
-        )
+        if data.get("format") != MODEL_FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise ValueError(f"{path}: a learned ranker of another copmatch version; rebuild the index")
+        model = Trees.from_dict(data["model"]) if data["kind"] == "trees" else Linear.from_dict(data["model"])
+        return cls(tuple(data["features"]), model, tuple(data["calibration"]), data.get("report", {}))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -25,8 +25,15 @@ from copmatch.index.sparse import SparseIndex
 from copmatch.progress import Progress
 from copmatch.ranking.corpus import Corpus
 from copmatch.ranking.features import FEATURES
-from copmatch.ranking.history import PastQuestion, TrainingSet, ndcg_at, past_questions, training_set
-from copmatch.ranking.learned import LearnedRanker, fit_trees, platt
+from copmatch.ranking.history import (
+    PastQuestion,
+    TrainingSet,
+    ndcg_at,
+    past_questions,
+    serving_moments,
+    training_set,
+)
+from copmatch.ranking.learned import LearnedRanker, fit_model, platt
 from copmatch.settings import Settings
 
 
@@ -92,6 +99,7 @@ def build_training_set(
     texts_by_row = question_texts(documents)
     texts = [texts_by_row[q.doc] for q in questions]
     windows = encode_query_windows(texts, encoder, cache, settings, progress) if questions else []
+    moments = serving_moments(arrays.corpus, questions, settings.learned_horizon_share)
     return training_set(
         arrays.corpus,
         questions,
@@ -102,6 +110,7 @@ def build_training_set(
         arrays.profile_vectors,
         arrays.profile_sparse,
         settings,
+        moments,
     )
 
 
@@ -112,6 +121,7 @@ def learn_ranker(train: TrainingSet, settings: Settings) -> tuple[LearnedRanker 
         "questions": train.n_questions,
         "rows": int(len(train.labels)),
         "features": list(FEATURES),
+        "learner": settings.learned_model,
         "min_questions": settings.learned_min_questions,
     }
     if train.n_questions < settings.learned_min_questions:
@@ -124,8 +134,8 @@ def learn_ranker(train: TrainingSet, settings: Settings) -> tuple[LearnedRanker 
     n_valid = max(1, int(round(train.n_questions * settings.learned_validation_share)))
     order = np.arange(train.n_questions)  # questions are oldest first
     fit_part, valid_part = train.subset(order[:-n_valid]), train.subset(order[-n_valid:])
-    trees = fit_trees(fit_part, settings)
-    raw = trees.raw(valid_part.features.astype(np.float64))
+    model = fit_model(fit_part, settings)
+    raw = model.raw(valid_part.features.astype(np.float64))
     learned_ndcg = float(ndcg_at(raw, valid_part.labels, valid_part.group).mean())
     default_ndcg = float(ndcg_at(valid_part.default, valid_part.labels, valid_part.group).mean())
     calibration = platt(raw, valid_part.labels > 0)
@@ -145,7 +155,9 @@ def learn_ranker(train: TrainingSet, settings: Settings) -> tuple[LearnedRanker 
         return None, report
     report["serving"] = "learned"
     report["why"] = "the learned ranker beat the default formula on the held-out latest questions"
-    return LearnedRanker(FEATURES, trees, calibration, report), report
+    # Served: the same learner refitted on every question (the latest are the most telling),
+    # with the calibration measured out of sample on the held-out slice.
+    return LearnedRanker(FEATURES, fit_model(train, settings), calibration, report), report
 
 
 def _iso(day: float) -> str:
