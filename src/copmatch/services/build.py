@@ -84,6 +84,8 @@ def _build(
     started = time.perf_counter()
     try:
         documents = list(store.documents())
+        helped, helped_contributions = feedback_evidence(store.feedback())
+        documents += helped
         members = store.members()
         tick = time.perf_counter()
         passages = _chunk(documents, embedder, settings)
@@ -122,7 +124,7 @@ def _build(
         # Bios name rare specialities ("surge vessels") that a dense vector of a long bio blurs.
         SparseIndex.build(profiles).save(building / PROFILES_BM25_DIR)
         corpus = build_corpus(
-            documents, np.array([p.document_row for p in passages], dtype=np.int32), members, store.contributions()
+            documents, np.array([p.document_row for p in passages], dtype=np.int32), members, store.contributions() + helped_contributions
         )
         corpus.save(building / CORPUS)
         _write_catalog(building / CATALOG, passages, documents)
@@ -169,6 +171,34 @@ def _build(
     return BuildReport(
         version, path, len(documents), len(passages), len(members), encoded + profile_encoded, counts["cached"], timings
     )
+
+
+def feedback_evidence(records: list[dict]) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    """Each "helpful" feedback as evidence: the question the member helped with becomes a document
+    they offered knowledge on, so a close question finds them after the next build.
+
+    Undated on purpose: a feedback's timestamp is the wall clock, while imported histories carry
+    their own dates; dating it would move the community's "now" (activity features) to today.
+    "Not helpful" records are kept in the store but add nothing (a missed match is not anti-evidence).
+    """
+    documents, contributions = [], []
+    for record in records:
+        if record["helpful"]:
+            doc_id = f"feedback:{record['id']}"
+            documents.append(
+                {
+                    "id": doc_id,
+                    "kind": "feedback",
+                    "title": "",  # the question alone is embedded, like a query
+                    "body": record["query"],
+                    "tags": [],
+                    "parent_id": None,
+                    "accepted": False,
+                    "created_at": None,
+                }
+            )
+            contributions.append((record["member_id"], doc_id, "author"))
+    return documents, contributions
 
 
 def _learn_ranker(
