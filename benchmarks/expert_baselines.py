@@ -67,7 +67,13 @@ class Baselines:
         return np.bincount(self.answer_member, weights=weight, minlength=self.n_members) + self.jitter
 
     def hybrid_recency(
-        self, bm25: np.ndarray, dense: np.ndarray, recent: np.ndarray, candidates: np.ndarray, k: float = 10, w: float = 8
+        self,
+        bm25: np.ndarray,
+        dense: np.ndarray,
+        recent: np.ndarray,
+        candidates: np.ndarray,
+        k: float = 10,
+        w: float = 8,
     ) -> np.ndarray:
         """Reciprocal-rank fusion of three member scorings, ranked among ``candidates``."""
         out = np.zeros(self.n_members)

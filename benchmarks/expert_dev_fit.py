@@ -1,6 +1,6 @@
 """Learner choices on the development splits saved by expert_dev.py (no test question involved).
 
-    .venv/bin/python benchmarks/expert_dev_fit.py [--share 0.5]
+.venv/bin/python benchmarks/expert_dev_fit.py [--share 0.5]
 """
 
 from __future__ import annotations
@@ -125,9 +125,18 @@ def main(
         put("trees (defaults)", tree_scores(train, evaluation, settings, FEATURES))
         for horizon, block_set in blocked.items():
             put(f"blocks {horizon}: trees (defaults)", tree_scores(block_set, evaluation, settings, FEATURES))
-            put(f"blocks {horizon}: trees n=100", tree_scores(block_set, evaluation, settings.with_overrides(learned_trees=100), FEATURES))
-            put(f"blocks {horizon}: trees leaves=3", tree_scores(block_set, evaluation, settings.with_overrides(learned_leaves=3), FEATURES))
-            put(f"blocks {horizon}: from default n=50", boosted_from_default(block_set, evaluation, settings, FEATURES, 50, 7))
+            put(
+                f"blocks {horizon}: trees n=100",
+                tree_scores(block_set, evaluation, settings.with_overrides(learned_trees=100), FEATURES),
+            )
+            put(
+                f"blocks {horizon}: trees leaves=3",
+                tree_scores(block_set, evaluation, settings.with_overrides(learned_leaves=3), FEATURES),
+            )
+            put(
+                f"blocks {horizon}: from default n=50",
+                boosted_from_default(block_set, evaluation, settings, FEATURES, 50, 7),
+            )
             put(f"blocks {horizon}: logistic C=0.1", linear_scores(block_set, evaluation, all_cols, 0.1))
         if quick:
             continue
@@ -135,8 +144,10 @@ def main(
             variant = settings.with_overrides(learned_leaves=leaves, learned_trees=trees, learned_learning_rate=lr)
             put(f"trees leaves={leaves} n={trees} lr={lr}", tree_scores(train, evaluation, variant, FEATURES))
         for trees, leaves in ((20, 7), (50, 7), (100, 7), (50, 3), (100, 3), (200, 3)):
-            put(f"from default: n={trees} leaves={leaves}",
-                boosted_from_default(train, evaluation, settings, FEATURES, trees, leaves))
+            put(
+                f"from default: n={trees} leaves={leaves}",
+                boosted_from_default(train, evaluation, settings, FEATURES, trees, leaves),
+            )
         put("lambdarank (defaults)", lambdarank_scores(train, evaluation, settings, all_cols))
         for c in (0.01, 0.1, 1.0):
             put(f"logistic C={c}", linear_scores(train, evaluation, all_cols, c))

@@ -116,7 +116,9 @@ def ablation(prepared: Prepared, embedder: Embedder, settings: Settings) -> dict
         cache.close()
     rows, now = searcher.member_rows, newest_day(corpus)
     asked = [
-        PastQuestion(-1, now, rows.get(q.asker, -1) if q.asker else -1, tuple(sorted(rows[a] for a in truth.answerers)), -1)
+        PastQuestion(
+            -1, now, rows.get(q.asker, -1) if q.asker else -1, tuple(sorted(rows[a] for a in truth.answerers)), -1
+        )
         for q, truth in zip(prepared.questions, prepared.truths)
     ]
     test = training_set(
@@ -140,7 +142,9 @@ def ablation(prepared: Prepared, embedder: Embedder, settings: Settings) -> dict
         raw = fit_model(train, settings, features).raw(test.features.astype(np.float64))
         scores = np.zeros((test.n_questions, corpus.n_members))
         scores[test.group, test.members] = raw
-        out[name] = [rank_ids(scores[i], np.unique(test.members[test.group == i]), ids) for i in range(test.n_questions)]
+        out[name] = [
+            rank_ids(scores[i], np.unique(test.members[test.group == i]), ids) for i in range(test.n_questions)
+        ]
     return out
 
 
@@ -314,7 +318,9 @@ def main(
         d: {
             "copmatch": summary(s[COPMATCH], n_boot),
             "best_baseline_ndcg10": best_baseline(s, "ndcg10"),
-            "ndcg10_ratio": float(np.nanmean(s[COPMATCH]["ndcg10"]) / np.nanmean(s[best_baseline(s, "ndcg10")]["ndcg10"])),
+            "ndcg10_ratio": float(
+                np.nanmean(s[COPMATCH]["ndcg10"]) / np.nanmean(s[best_baseline(s, "ndcg10")]["ndcg10"])
+            ),
         }
         for d, s in runs.items()
     }

@@ -135,7 +135,8 @@ class Settings:
 
     # --- honest confidence ------------------------------------------------------------------
     knows_threshold: float = _setting(
-        0.3, "Topical evidence (best matching answer, document or profile, 0-1) a member needs to be shown as an expert."
+        0.3,
+        "Topical evidence (best matching answer, document or profile, 0-1) a member needs to be shown as an expert.",
     )
 
     # --- evidence ---------------------------------------------------------------------

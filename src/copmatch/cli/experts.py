@@ -33,7 +33,9 @@ def experts(
         for start in range(0, len(queries), BATCH_CHUNK):
             chunk = queries[start : start + BATCH_CHUNK]
             for query, found in zip(chunk, community.find_experts_batch(chunk)):
-                print_json({"id": query.id, "nobody_known": nobody_known(found), "experts": [e.to_dict() for e in found]})
+                print_json(
+                    {"id": query.id, "nobody_known": nobody_known(found), "experts": [e.to_dict() for e in found]}
+                )
         return
     if text is None:
         raise CopmatchError(

@@ -41,6 +41,7 @@ def index_build(
                 "reused from cache": report.cached,
                 "time": f"{report.timings['total_s']:.2f} s ({report.passages_per_s:.0f} passages/s)",
                 "encoder": describe_encoder(community.embedder),
+                "ranker": describe_ranker(community.index_status()["manifest"].get("ranker", {})),
                 "path": report.path,
             },
         )
@@ -69,11 +70,25 @@ def index_status(
             **{f"indexed {k}": v for k, v in manifest["counts"].items()},
             "dense index": manifest["dense"]["passages"]["kind"],
             "encoder": manifest.get("encoder", {}).get("variant", "fp32 (unrecorded)"),
+            "ranker": describe_ranker(manifest.get("ranker", {})),
             "path": status["path"],
         }
     if check:
         rows["checksums"] = "ok" if not status["damaged_files"] else f"DAMAGED: {status['damaged_files']}"
     render.console.print(render.key_value_table("Index status", rows))
+
+
+def describe_ranker(report: dict) -> str:
+    """One line on what ranks this community's experts and why (services/training.py)."""
+    if not report:
+        return "default formula (snapshot predates learned rankers)"
+    line = f"{report.get('serving')}: {report.get('why')}"
+    valid = report.get("validation_ndcg10")
+    if valid:
+        held_out = report.get("validation_questions")
+        line += f" (trained on {report.get('questions')} past questions; held-out latest {held_out}: "
+        line += f"nDCG@10 learned {valid['learned']:.3f} vs default {valid['default formula']:.3f})"
+    return line
 
 
 models_app = typer.Typer(help="ONNX exports of the embedding model: fast, torch-free queries.", no_args_is_help=True)

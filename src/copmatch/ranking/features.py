@@ -178,4 +178,3 @@ def _activity(corpus: Corpus, now: float) -> dict[str, np.ndarray]:
     out["acceptance rate"] = (accepted + 2.0 * base_rate) / (answers + 2.0)
     out["log questions asked"] = np.log1p(np.bincount(member[cls == ASKER], minlength=n))
     return out
-

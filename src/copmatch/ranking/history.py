@@ -150,7 +150,9 @@ def training_set(
         )
         found = member_features(view, match, moment, settings)
         group = np.full(len(candidates), len(kept))
-        blocks.append((found.values[candidates], labels[candidates], group, found.default_score[candidates], candidates))
+        blocks.append(
+            (found.values[candidates], labels[candidates], group, found.default_score[candidates], candidates)
+        )
         kept.append(question)
     if not blocks:
         empty = np.zeros(0)

@@ -17,11 +17,11 @@ from copmatch.index.snapshot import (
     BM25_DIR,
     CATALOG,
     CORPUS,
+    LEARNED_RANKER,
     PASSAGE_VECTORS,
     PASSAGES_FAISS,
     PROFILE_VECTORS,
     PROFILES_BM25_DIR,
-    LEARNED_RANKER,
     PROFILES_FAISS,
     SnapshotDir,
     new_version,
@@ -124,7 +124,10 @@ def _build(
         # Bios name rare specialities ("surge vessels") that a dense vector of a long bio blurs.
         SparseIndex.build(profiles).save(building / PROFILES_BM25_DIR)
         corpus = build_corpus(
-            documents, np.array([p.document_row for p in passages], dtype=np.int32), members, store.contributions() + helped_contributions
+            documents,
+            np.array([p.document_row for p in passages], dtype=np.int32),
+            members,
+            store.contributions() + helped_contributions,
         )
         corpus.save(building / CORPUS)
         _write_catalog(building / CATALOG, passages, documents)

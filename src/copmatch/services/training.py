@@ -50,9 +50,7 @@ class SnapshotArrays:
 
 def question_texts(documents: list[dict[str, Any]]) -> dict[int, str]:
     """Row -> "title\\nbody" of every question: the text a member would have asked."""
-    return {
-        row: f"{d['title']}\n{d['body']}".strip() for row, d in enumerate(documents) if d.get("kind") == "question"
-    }
+    return {row: f"{d['title']}\n{d['body']}".strip() for row, d in enumerate(documents) if d.get("kind") == "question"}
 
 
 def parent_rows(documents: list[dict[str, Any]]) -> np.ndarray:

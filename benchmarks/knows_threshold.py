@@ -1,0 +1,89 @@
+"""Choosing ``knows_threshold`` on the development splits: when is "nobody here is known to know this" right?
+
+    nice -n 5 .venv/bin/python benchmarks/knows_threshold.py     # after: expert_finding.py --split dev
+
+Each dev community (history up to the 50% question, built by ``expert_finding.py --split dev``)
+is asked its own dev questions (on topic: someone there should have evidence) and dev questions
+of communities on other subjects (off topic: drinks = beer, coffee; a blockchain = cardano;
+site metas = history-, music-, bicycles-meta). For each threshold: the share of on-topic
+questions where some member has evidence, of off-topic ones where nobody has, and of on-topic
+questions where an actual answerer has it. The default maximises the mean of the first two
+over all six communities (a balanced accuracy); no test question is read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import typer
+
+from copmatch import Community, ExpertQuery, Settings
+from copmatch.embedding.encoder import Embedder
+from expert_data import question_cutoff, split_dump
+from expert_finding import WORK
+from results import SHARED_DUMPS, record
+
+app = typer.Typer(add_completion=False)
+FAMILIES = {"beer": 0, "coffee": 0, "cardano": 1, "history-meta": 2, "music-meta": 2, "bicycles-meta": 2}
+THRESHOLDS = np.round(np.arange(0.15, 0.61, 0.025), 3)
+PER_FOREIGN_DUMP = 30
+
+
+def dev_questions(dump: str) -> list:
+    split = split_dump(SHARED_DUMPS / dump, WORK / f"{dump}@dev" / "history", 0.5)
+    until = question_cutoff(SHARED_DUMPS / dump, 0.7)
+    return [q for q in split.questions if q.created < until]
+
+
+def max_and_answerer_knows(community: Community, questions: list, members: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the highest knows of any member, and the highest among its answerers (-1: none)."""
+    queries = [ExpertQuery(q.text, candidates=members, id=q.id) for q in questions]
+    best, answerer = [], []
+    for q, found in zip(questions, community.find_experts_batch(queries)):
+        knows = {e.member_id: e.knows for e in found}
+        best.append(max(knows.values(), default=0.0))
+        answerer.append(max((knows[a] for a in q.answerers if a in knows), default=-1.0))
+    return np.array(best), np.array(answerer)
+
+
+@app.command()
+def main() -> None:
+    embedder = Embedder(batch_size=Settings().encode_batch_size)
+    questions = {d: dev_questions(d) for d in FAMILIES}
+    rows, per_dump = [], {}
+    for dump, family in FAMILIES.items():
+        community = Community(WORK / f"{dump}@dev" / "data", Settings(), embedder=embedder)
+        searcher = community.current_searcher()[0]
+        members = [str(m) for m in searcher.corpus.member_ids]
+        foreign = [q for d, f in FAMILIES.items() if f != family for q in questions[d][:PER_FOREIGN_DUMP]]
+        on_best, on_answerer = max_and_answerer_knows(community, questions[dump], members)
+        off_best, _ = max_and_answerer_knows(community, foreign, members)
+        per_dump[dump] = (on_best, on_answerer[on_answerer >= 0], off_best)
+        community.close()
+        print(f"{dump}: {len(on_best)} on-topic, {len(off_best)} off-topic", flush=True)
+    for threshold in THRESHOLDS:
+        row: dict = {"knows_threshold": float(threshold)}
+        balanced = []
+        for dump, (on_best, answerer, off_best) in per_dump.items():
+            someone = float((on_best >= threshold).mean())
+            nobody = float((off_best < threshold).mean())
+            balanced.append((someone + nobody) / 2)
+            row[f"{dump} on: someone / answerer; off: nobody"] = (
+                f"{someone:.2f} / {float((answerer >= threshold).mean()):.2f}; {nobody:.2f}"
+            )
+        row["balanced accuracy (mean of 6)"] = round(float(np.mean(balanced)), 3)
+        row["worst community"] = round(float(np.min(balanced)), 3)
+        rows.append(row)
+    best = max(rows, key=lambda r: r["balanced accuracy (mean of 6)"])
+    print(f"best threshold {best['knows_threshold']} (balanced accuracy {best['balanced accuracy (mean of 6)']})")
+    record(
+        "knows_threshold",
+        sizes={"dumps": ",".join(FAMILIES), "split": "dev", "foreign_per_dump": PER_FOREIGN_DUMP},
+        timings={},
+        quality={"best_threshold": best["knows_threshold"], "balanced_accuracy": best["balanced accuracy (mean of 6)"]},
+        tables={"Threshold sweep on the dev splits (on topic: own dev questions; off topic: other subjects')": rows},
+        notes=__doc__.split("\n\n")[2].replace("\n", " "),
+    )
+
+
+if __name__ == "__main__":
+    app()
