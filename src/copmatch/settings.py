@@ -124,7 +124,7 @@ class Settings:
         0.01, "Inverse L2 strength C of the logistic learner (small: stays close to the community's average member)."
     )
     learned_horizon_share: float = _setting(
-        0.1,
+        0.2,
         "A build serves for a while: each past question's features are taken as of the start of its block of "
         "this share of the history's questions.",
     )

@@ -27,6 +27,10 @@ from copmatch.settings import Settings
 
 DAY_WINDOWS = (7.0, 30.0, 90.0, 365.0)  # calendar activity windows, days
 CLOCK_HALF_LIVES = (0.005, 0.02, 0.1)  # community-clock half-lives, as shares of all history answers
+# Volume of matching work, not only the best match: cosines above MiniLM's background level
+# (~0.3 for unrelated text) and documents whose relevance passes half-way.
+SUM_COSINE_FLOOR = 0.4
+MATCHING_RELEVANCE = 0.5
 
 #: Feature groups (the ablation drops one group at a time). Names are stable: saved models refer to them.
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -38,6 +42,9 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
         "top3 mean cosine",
         "best asked relevance",
         "profile relevance",
+        "summed offered cosine",
+        "summed offered bm25",
+        "offered documents matching",
     ),
     "calendar activity": tuple(f"answers in {int(d)} d" for d in DAY_WINDOWS),
     "community-clock activity": tuple(f"clock activity {h:g}" for h in CLOCK_HALF_LIVES),
@@ -83,6 +90,11 @@ def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Set
     offered, asked = _best_per_member(corpus, hits.docs, hits.relevance, n)
     best_cos, _ = _best_per_member(corpus, np.arange(corpus.n_docs), doc_cos, n, empty=-1.0)
     best_bm25, _ = _best_per_member(corpus, np.arange(corpus.n_docs), doc_bm25, n)
+    doc_relevance = np.zeros(corpus.n_docs)
+    doc_relevance[hits.docs] = hits.relevance
+    summed_cos = _sum_offered(corpus, np.maximum(doc_cos - SUM_COSINE_FLOOR, 0.0))
+    summed_bm25 = _sum_offered(corpus, doc_bm25)
+    matching = _sum_offered(corpus, (doc_relevance >= MATCHING_RELEVANCE).astype(np.float64))
     columns = {
         "log default score": np.log(default),
         "log content": np.log1p(10.0 * evidence.scores),
@@ -93,6 +105,9 @@ def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Set
         "top3 mean cosine": top_mean_cosine(corpus, doc_cos, 3),
         "best asked relevance": asked,
         "profile relevance": profile,
+        "summed offered cosine": np.log1p(10.0 * summed_cos),
+        "summed offered bm25": np.log1p(summed_bm25),
+        "offered documents matching": np.log1p(matching),
         **_activity(corpus, now),
     }
     values = np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
@@ -127,6 +142,13 @@ def _best_per_member(
     asking = corpus.contrib_class == ASKER
     np.maximum.at(asked, member[asking], contrib_value[asking])
     return offered, asked
+
+
+def _sum_offered(corpus: Corpus, per_doc: np.ndarray) -> np.ndarray:
+    """(n_members,) sum of a per-document value over the documents each member offered."""
+    offering = np.isin(corpus.contrib_class, OFFERING_CLASSES)
+    member = corpus.contrib_member[offering].astype(np.int64)
+    return np.bincount(member, weights=per_doc[corpus.contrib_doc[offering]], minlength=corpus.n_members)
 
 
 def top_mean_cosine(corpus: Corpus, doc_cos: np.ndarray, k: int) -> np.ndarray:

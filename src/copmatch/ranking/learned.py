@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from copmatch.errors import IndexMismatchError
 from copmatch.ranking.features import FEATURES
 from copmatch.ranking.history import TrainingSet
 from copmatch.settings import Settings
@@ -204,7 +205,9 @@ class LearnedRanker:
     def load(cls, path: Path) -> LearnedRanker:
         data = json.loads(path.read_text())
         if data.get("format") != MODEL_FORMAT or tuple(data.get("features", ())) != FEATURES:
-            raise ValueError(f"{path}: a learned ranker of another copmatch version; rebuild the index")
+            raise IndexMismatchError(
+                f"{path} holds a learned ranker of another copmatch version.", hint="Rebuild with: copmatch index build"
+            )
         model = Trees.from_dict(data["model"]) if data["kind"] == "trees" else Linear.from_dict(data["model"])
         return cls(tuple(data["features"]), model, tuple(data["calibration"]), data.get("report", {}))
 
