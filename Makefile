@@ -21,10 +21,12 @@ demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/copmatch --data-dir copmatch-data demo
 
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) copmatch-data

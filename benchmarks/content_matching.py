@@ -1,6 +1,6 @@
 """Content-only matching (reviewer matching): members known only by their publications.
 
-    nice -n 5 .venv/bin/python benchmarks/content_matching.py [--dump beer ...]
+    nice -n 5 python -m benchmarks.content_matching [--dump beer ...]
 
 From each dump's history (posts before the 70% cutoff, as in expert_finding.py's test split's
 history: no later post is read), every member with at least ``MIN_DOCS`` answers becomes an
@@ -26,15 +26,15 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from benchmarks.lib.communities import link_shared_cache
+from benchmarks.lib.expert_data import POSTS, _rows, question_cutoff
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
+from benchmarks.lib.stats import bootstrap_interval
 from copmatch import Community, ExpertQuery, Settings
 from copmatch.embedding.encoder import Embedder
 from copmatch.ranking.corpus import OFFERING_CLASSES
 from copmatch.ranking.features import top_mean_cosine
 from copmatch.ranking.history import query_cosines
-from expert_data import POSTS, _rows, question_cutoff
-from expert_metrics import bootstrap_interval
-from expert_setup import link_shared_cache
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "content_matching"

@@ -1,6 +1,6 @@
 """Development evaluation of the learned ranker, inside the 70% history only (never the test questions).
 
-    nice -n 5 .venv/bin/python benchmarks/expert_dev.py [--dump beer ...]
+    nice -n 5 python -m benchmarks.expert_dev [--dump beer ...]
 
 Each dump's history is cut at the 50% question; the system learns from that history as an
 index build would (ranking/history.py) and is scored on the questions asked between the
@@ -18,20 +18,20 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from benchmarks.lib.communities import link_shared_cache
+from benchmarks.lib.expert_data import split_dump
+from benchmarks.lib.results import HERE, SHARED_DUMPS
 from copmatch import Community, Settings
 from copmatch.embedding.cache import EmbeddingCache, encode_cached
 from copmatch.embedding.chunking import Chunker, load_tokenizer
 from copmatch.embedding.encoder import Embedder
 from copmatch.ranking.asof import newest_day
 from copmatch.ranking.history import PastQuestion, TrainingSet, past_questions, serving_moments, training_set
-from expert_data import split_dump
-from results import HERE, SHARED_DUMPS
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "expert_dev"
 ALL_DUMPS = ["beer", "coffee", "history-meta", "cardano", "music-meta", "bicycles-meta"]
 HORIZONS = (0.05, 0.1, 0.2, 0.3)
-SHARED_CACHE = HERE.parents[1] / "cache"  # /work/cache when present: the prewarmed embeddings
 
 
 @dataclass
@@ -43,13 +43,6 @@ class DevSplit:
     eval_texts: list[str]
     eval_windows: list[np.ndarray]
     blocked: dict[float, TrainingSet]  # training sets with features as of serving blocks
-
-
-def link_cache(data_dir) -> None:
-    cache = data_dir / "cache"
-    if not cache.exists() and SHARED_CACHE.is_dir():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        cache.symlink_to(SHARED_CACHE)
 
 
 def encode_windows(community: Community, texts: list[str]) -> list[np.ndarray]:
@@ -87,7 +80,7 @@ def load_split(dump: str, embedder: Embedder, settings: Settings, share: float, 
     split = split_dump(SHARED_DUMPS / dump, work / "history", share)
     until_cut = split_dump(SHARED_DUMPS / dump, work / "until", until).cutoff
     data_dir = work / "data"
-    link_cache(data_dir)
+    link_shared_cache(data_dir)
     built = (data_dir / "index" / "CURRENT").is_file()
     community = Community(data_dir, settings, embedder=embedder)
     if not built:

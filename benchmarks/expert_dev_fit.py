@@ -1,6 +1,6 @@
 """Learner choices on the development splits saved by expert_dev.py (no test question involved).
 
-.venv/bin/python benchmarks/expert_dev_fit.py [--share 0.5]
+python -m benchmarks.expert_dev_fit [--share 0.5]
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from benchmarks.expert_dev import ALL_DUMPS, WORK
 from copmatch import Settings
 from copmatch.ranking.features import FEATURE_GROUPS, FEATURES
 from copmatch.ranking.history import TrainingSet, ndcg_at
 from copmatch.ranking.learned import fit_trees
-from expert_dev import ALL_DUMPS, WORK
 
 app = typer.Typer(add_completion=False)
 

@@ -1,7 +1,7 @@
 """Expert-finding quality on six real StackExchange dumps: copmatch against the two baselines of
 issue #12, with an ablation of the learned ranker's features.
 
-    nice -n 5 .venv/bin/python benchmarks/expert_finding.py [--dump beer ...] [--split test|dev] [--quick]
+    nice -n 5 python -m benchmarks.expert_finding [--dump beer ...] [--split test|dev] [--quick]
 
 The temporal protocol (shared/data/README.md, expert_data.py): the history (posts before the
 date of the 70th-percentile question) is imported through the normal StackExchange importer
@@ -28,6 +28,11 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from benchmarks.lib.expert_baselines import Baselines
+from benchmarks.lib.expert_metrics import METRICS, per_question, summary
+from benchmarks.lib.expert_setup import Prepared, answer_bodies, prepare, rank_ids
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
+from benchmarks.lib.stats import paired_difference
 from copmatch import Settings
 from copmatch.embedding.cache import EmbeddingCache
 from copmatch.embedding.encoder import Embedder
@@ -38,10 +43,6 @@ from copmatch.ranking.learned import fit_model
 from copmatch.ranking.scores import member_priors
 from copmatch.services.experts import Retrieved, retrieve, score_members
 from copmatch.services.training import SnapshotArrays, build_training_set
-from expert_baselines import Baselines
-from expert_metrics import METRICS, paired_difference, per_question, summary
-from expert_setup import Prepared, answer_bodies, prepare, rank_ids
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "expert_finding"

@@ -1,6 +1,6 @@
 """Choosing ``knows_threshold`` on the development splits: when is "nobody here is known to know this" right?
 
-    nice -n 5 .venv/bin/python benchmarks/knows_threshold.py     # after: expert_finding.py --split dev
+    nice -n 5 python -m benchmarks.knows_threshold     # after: expert_finding.py --split dev
 
 Each dev community (history up to the 50% question, built by ``expert_finding.py --split dev``)
 is asked its own dev questions (on topic: someone there should have evidence) and dev questions
@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import typer
 
+from benchmarks.expert_finding import WORK
+from benchmarks.lib.expert_data import question_cutoff, split_dump
+from benchmarks.lib.results import SHARED_DUMPS, record
 from copmatch import Community, ExpertQuery, Settings
 from copmatch.embedding.encoder import Embedder
-from expert_data import question_cutoff, split_dump
-from expert_finding import WORK
-from results import SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 FAMILIES = {"beer": 0, "coffee": 0, "cardano": 1, "history-meta": 2, "music-meta": 2, "bicycles-meta": 2}

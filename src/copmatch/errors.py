@@ -80,6 +80,12 @@ class QueryTooLargeError(CopmatchError):
     http_status = 413
 
 
+class InvalidArgumentError(CopmatchError):
+    """An argument names something copmatch does not know: a status, a role, an outcome."""
+
+    http_status = 422
+
+
 class StoreVersionError(CopmatchError):
     """The database was written by a newer copmatch than this one."""
 

@@ -78,7 +78,7 @@ class ServingSession:
             served = self._served
             if served is None or served.searcher.path != path:
                 # The old snapshot is dropped, not closed: a query on another thread may still hold it.
-                encoder = self._encoder_for(read_manifest(path))
+                encoder = self._encoder_for(path, read_manifest(path))
                 if prefetch_encoder and hasattr(encoder, "start_loading"):
                     encoder.start_loading()  # alongside opening the index, not after it
                 searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
@@ -109,13 +109,13 @@ class ServingSession:
                 )
                 self._served = None  # reopened, with an encoder made for serving, by the next query
 
-    def _encoder_for(self, manifest: dict[str, Any]) -> Encoder:
+    def _encoder_for(self, path: Path, manifest: dict[str, Any]) -> Encoder:
         """The query encoder for a snapshot: the given encoder, or this process's build encoder
         if it made the snapshot (not when serving), else a matching ONNX export (no torch
         import), else sentence-transformers."""
         if self._given_encoder is not None:
             return self._given_encoder
-        built = snapshot_encoder(manifest)
+        built = snapshot_encoder(path, manifest)
         # A server keeps its own query encoder after a rebuild: the build encoder uses every
         # core per call, and its threads run at the rebuild's lower priority (rebuild_nice).
         if self._build_encoder is not None and self._build_encoder.identity == built and not self.batching:

@@ -7,7 +7,6 @@ receives a ``Settings`` explicitly; only the interfaces read the environment.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -150,7 +149,12 @@ class Settings:
     api_max_query_chars: int = _setting(
         50_000, "HTTP API only: longest query text accepted (413 beyond; the CLI and library read any length)."
     )
-    max_limit: int = _setting(200, "Largest number of experts returned for one query.")
+    max_limit: int = _setting(200, "Largest number of results (experts, documents, suggestions) one request returns.")
+    api_max_batch_queries: int = _setting(100, "API: most queries in one POST /v1/experts/batch.")
+    api_max_ids: int = _setting(1000, "API: most member ids in one request's exclude or candidates list.")
+    api_max_import_records: int = _setting(
+        20_000, "API: most members (and most documents) in one POST /v1/admin/import."
+    )
 
     # --- knowledge brokering: silos, introductions, related practice, health -----------
     silo_resolution: float = _setting(1.0, "Louvain resolution when inferring silos (higher: more, smaller silos).")
@@ -197,11 +201,3 @@ class Settings:
     def describe(cls) -> list[tuple[str, Any, str]]:
         """(name, default, help) for every setting, for docs and `--help`."""
         return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(cls)]
-
-
-def data_dir_from_env(explicit: Path | None = None) -> Path:
-    """The data dir: an explicit path, else $COPMATCH_DATA_DIR, else ./copmatch-data."""
-    if explicit is not None:
-        return explicit
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env) if env else DEFAULT_DATA_DIR

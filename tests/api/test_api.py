@@ -14,16 +14,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from copmatch import Settings
 from copmatch.api import create_app
-from copmatch.services.keys import create_key
-
-ROLES = ("member", "broker", "admin")
+from copmatch.services.keys import KEY_ROLES, create_key
 
 
 @pytest.fixture
 def api(tiny):
     """A TestClient over the tiny community, with one key per role."""
-    keys = {role: create_key(tiny.store, role)[1] for role in ROLES}
+    keys = {role: create_key(tiny.store, role)[1] for role in KEY_ROLES}
     with TestClient(create_app(tiny.data_dir, community=tiny)) as client:
         client.keys = keys
         yield client
@@ -59,9 +58,9 @@ def test_role_matrix(api, method, path, body, least, allowed_status):
     response = api.request(method, path, json=body)
     assert response.status_code == 401
     assert response.json()["ok"] is False and "API key" in response.json()["error"]
-    for role in ROLES:
+    for role in KEY_ROLES:
         response = api.request(method, path, json=body, headers=headers(api.keys[role]))
-        allowed = ROLES.index(role) >= ROLES.index(least)
+        allowed = KEY_ROLES.index(role) >= KEY_ROLES.index(least)
         assert response.status_code == (allowed_status if allowed else 403), (role, response.text)
         if not allowed:
             assert response.json()["hint"].startswith("Ask an admin")
@@ -243,7 +242,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(tiny):
-    keys = {role: create_key(tiny.store, role)[1] for role in ROLES}
+    keys = {role: create_key(tiny.store, role)[1] for role in KEY_ROLES}
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cli = [sys.executable, "-c", "from copmatch.cli import main; main()"]
@@ -315,3 +314,26 @@ def test_real_server_auth_query_rebuild_and_swap(server, tmp_path: Path):
         assert after["index_version"] == status["result"]["version"] != before["index_version"]
         assert after["experts"][0]["member_id"] == "rust"  # visible without a restart
         assert json.loads(json.dumps(after))  # the body is plain JSON
+
+
+def test_limits_are_the_servers_own_settings(tiny):
+    """A server started with other limits enforces those, not the defaults."""
+    settings = Settings(max_limit=3, api_max_batch_queries=2, api_max_ids=1, max_query_chars=50)
+    _, secret = create_key(tiny.store, "admin")
+    key = headers(secret)
+    with TestClient(create_app(tiny.data_dir, settings)) as client:
+        cases = [
+            ("/v1/experts", {"text": "pumps", "limit": 4}, "body.limit"),
+            ("/v1/experts", {"text": "pumps", "limit": 3, "exclude": ["ana", "gen"]}, "body.exclude"),
+            ("/v1/experts", {"text": "p" * 51, "limit": 3}, "body.text"),
+            ("/v1/experts/batch", {"queries": [{"id": str(i), "text": "pumps"} for i in range(3)]}, "body.queries"),
+            ("/v1/experts/batch", {"queries": [{"id": "a", "text": "pumps"}], "limit": 4}, "body.limit"),
+            ("/v1/practices", {"text": "pumps", "limit": 4}, None),
+            ("/v1/introductions/suggest", {"limit": 4}, "body.limit"),
+        ]
+        for path, body, field in cases:
+            response = client.post(path, json=body, headers=key)
+            assert response.status_code == 422, (path, response.text)
+            if field:
+                assert response.json()["details"]["errors"][0]["field"] == field
+        assert client.post("/v1/experts", json={"text": "pumps", "limit": 3}, headers=key).status_code == 200

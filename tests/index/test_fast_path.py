@@ -113,8 +113,6 @@ def test_numpy_bm25_reader_matches_bm25s(tmp_path, query):
     loaded = SparseIndex.load(tmp_path / "bm25", len(texts))
     assert loaded.retriever is None  # the query side never needs bm25s
     np.testing.assert_allclose(loaded.scores(query), built.scores(query), rtol=1e-5, atol=1e-6)
-    scores, ids = loaded.search(query, 5)
-    assert len(ids) == min(5, int((built.scores(query) > 0).sum())) and np.all(np.diff(scores) <= 0)
 
 
 def test_tokenize_is_unchanged_by_the_reader():

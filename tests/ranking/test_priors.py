@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, Corpus
-from copmatch.ranking.scores import MemberPriors, blend, contribution_recency, member_priors
+from copmatch.ranking.recency import community_clock_recency
+from copmatch.ranking.scores import MemberPriors, blend, member_priors
 from copmatch.settings import Settings
 
 
@@ -30,7 +31,7 @@ def dated_corpus(member_of_doc: list[int], class_of_doc: list[int], days: list[f
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_contribution_recency_matches_a_loop(seed):
+def test_community_clock_recency_matches_a_loop(seed):
     rng = np.random.default_rng(seed)
     n = 80
     days = rng.integers(0, 30, size=n).astype(float)  # many ties: same-day posts are not "since"
@@ -38,7 +39,7 @@ def test_contribution_recency_matches_a_loop(seed):
     classes = rng.integers(0, 5, size=n)
     corpus = dated_corpus(rng.integers(0, 6, size=n).tolist(), classes.tolist(), days.tolist(), 6)
     settings = Settings(recency_half_life_answers=7.0)
-    fast = contribution_recency(corpus, settings)
+    fast = community_clock_recency(corpus, settings.recency_half_life_answers)
 
     answering = [c in (ACCEPTED, ANSWER, AUTHOR) for c in classes]
     slow = []

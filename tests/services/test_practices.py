@@ -69,17 +69,16 @@ def test_document_vectors_of_some_rows_read_only_those_and_agree_with_all(sample
     """Related practice asks for its few candidates' vectors on every query; they must be the
     same as the whole-corpus ones, also when the snapshot's vectors are read row by row."""
     from copmatch.index.vectors import RowReader
-    from copmatch.services.topics import document_vectors
 
     searcher, _ = sample_built.current_searcher()
-    everything = document_vectors(searcher)
+    everything = searcher.document_vectors()
     rows = np.array([7, 0, 3, 3, searcher.corpus.n_docs - 1])  # any order, repeats allowed
-    np.testing.assert_allclose(document_vectors(searcher, rows), everything[rows], atol=1e-6)
+    np.testing.assert_allclose(searcher.document_vectors(rows), everything[rows], atol=1e-6)
     in_memory = searcher.passage_vectors
     np.save(tmp_path / "v.npy", in_memory)
     searcher.passage_vectors = RowReader(tmp_path / "v.npy")
     try:
-        np.testing.assert_allclose(document_vectors(searcher, rows), everything[rows], atol=1e-6)
+        np.testing.assert_allclose(searcher.document_vectors(rows), everything[rows], atol=1e-6)
     finally:
         searcher.passage_vectors.close()
         searcher.passage_vectors = in_memory

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from copmatch.api.deps import CommunityDep, JobsDep, admin
+from copmatch.api.limits import at_most
 from copmatch.api.schemas import ImportRequest, ImportResponse, JobOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin)])
@@ -40,5 +41,7 @@ def get_job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
 def import_records(body: ImportRequest, community: CommunityDep) -> dict[str, Any]:
     """Validated like the JSONL files: a bad record is a 422 naming it, and nothing is written.
     New data is searchable after the next rebuild."""
+    for field in ("members", "documents"):
+        at_most(field, len(getattr(body, field)), community.settings.api_max_import_records, "api_max_import_records")
     summary = community.import_records(body.members, body.documents)
     return {k: v for k, v in asdict(summary).items() if k != "source"}

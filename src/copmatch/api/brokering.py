@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from copmatch.api.deps import CommunityDep, broker, member
-from copmatch.api.schemas import MAX_LIMIT, MAX_TEXT_CHARS, Strict
+from copmatch.api.limits import at_most, text_at_most
+from copmatch.api.schemas import Strict
 from copmatch.services.keys import ApiKey
 
 members_router = APIRouter(prefix="/v1", tags=["brokering"], dependencies=[Depends(member)])
@@ -21,7 +22,6 @@ class PracticesRequest(Strict):
     text: str | None = Field(
         None,
         min_length=1,
-        max_length=MAX_TEXT_CHARS,
         description="The topic, free text.",
         examples=["keeping a chlorine residual at the ends of the network"],
     )
@@ -31,11 +31,11 @@ class PracticesRequest(Strict):
         max_length=5,
         description="Only these document kinds (default: practices, answered questions, publications).",
     )
-    limit: int = Field(10, ge=1, le=MAX_LIMIT)
+    limit: int = Field(10, ge=1, description="How many documents (at most max_limit).")
 
 
 class SuggestRequest(Strict):
-    limit: int = Field(20, ge=1, le=MAX_LIMIT, description="How many new suggestions at most.")
+    limit: int = Field(20, ge=1, description="How many new suggestions at most (at most max_limit).")
     per_member: int | None = Field(None, ge=1, le=50, description="Open suggestions allowed per member.")
 
 
@@ -52,6 +52,8 @@ class OutcomeRequest(Strict):
 @members_router.post("/practices", summary="Related practice: documents that already address this")
 def practices(body: PracticesRequest, community: CommunityDep) -> dict[str, Any]:
     """One result per document, diversified (MMR), each with the matching passage's snippet."""
+    if body.text is not None:
+        text_at_most(len(body.text), community.settings.api_max_query_chars)
     found = community.practices(body.text, body.like, body.kinds, body.limit)
     return {"ok": True, "index_version": community.index_version(), "practices": [p.to_dict() for p in found]}
 
@@ -84,6 +86,7 @@ def list_introductions(
 
 @brokers_router.post("/suggest", summary="Suggest new cross-silo introductions (stored as suggested)")
 def suggest(body: SuggestRequest, community: CommunityDep, key: BrokerKey) -> dict[str, Any]:
+    at_most("limit", body.limit, community.settings.max_limit, "max_limit")
     found = community.suggest_introductions(body.limit, body.per_member, broker=_who(key))
     return {"ok": True, "introductions": [i.to_dict() for i in found]}
 

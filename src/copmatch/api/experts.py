@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from copmatch.api.deps import CommunityDep, member
+from copmatch.api.limits import at_most, check_query
 from copmatch.api.schemas import (
     BatchExpertsRequest,
     BatchExpertsResponse,
@@ -14,7 +15,6 @@ from copmatch.api.schemas import (
     ExpertsResponse,
     FeedbackRequest,
 )
-from copmatch.errors import QueryTooLargeError
 from copmatch.services.experts import Expert, ExpertQuery, nobody_known
 from copmatch.services.keys import ApiKey
 
@@ -24,8 +24,8 @@ router = APIRouter(prefix="/v1", tags=["members"], dependencies=[Depends(member)
 @router.post("/experts", response_model=ExpertsResponse, summary="Who knows about this?")
 def experts(body: ExpertsRequest, community: CommunityDep) -> dict[str, Any]:
     """Members ranked for the text, each with the evidence behind their score."""
+    check_query(body, community.settings)
     query = ExpertQuery(body.text, body.limit, tuple(body.exclude), body.candidates)
-    check_size([query], community.settings.api_max_query_chars)
     answers = community.answer_experts([query])
     found = answers.results[0]
     return {"index_version": answers.index_version, "nobody_known": nobody_known(found), "experts": dicts(found)}
@@ -34,8 +34,12 @@ def experts(body: ExpertsRequest, community: CommunityDep) -> dict[str, Any]:
 @router.post("/experts/batch", response_model=BatchExpertsResponse, summary="Experts for many queries")
 def experts_batch(body: BatchExpertsRequest, community: CommunityDep) -> dict[str, Any]:
     """One ranking per query, in order; the texts are encoded together."""
+    settings = community.settings
+    at_most("queries", len(body.queries), settings.api_max_batch_queries, "api_max_batch_queries")
+    at_most("limit", body.limit, settings.max_limit, "max_limit")
+    for i, q in enumerate(body.queries):
+        check_query(q, settings, f"queries.{i}.")
     queries = [ExpertQuery(q.text, body.limit, tuple(q.exclude), q.candidates, q.id) for q in body.queries]
-    check_size(queries, community.settings.api_max_query_chars)
     answers = community.answer_experts(queries)
     return {
         "index_version": answers.index_version,
@@ -44,16 +48,6 @@ def experts_batch(body: BatchExpertsRequest, community: CommunityDep) -> dict[st
             for q, found in zip(queries, answers.results)
         ],
     }
-
-
-def check_size(queries: list[ExpertQuery], limit: int) -> None:
-    for query in queries:
-        if len(query.text) > limit:
-            where = f"Query {query.id!r} is" if query.id else "The query is"
-            raise QueryTooLargeError(
-                f"{where} {len(query.text):,} characters; this API reads up to {limit:,}.",
-                hint="Send the question or abstract itself; the CLI (copmatch experts) reads any length.",
-            )
 
 
 def dicts(experts: list[Expert]) -> list[dict[str, Any]]:

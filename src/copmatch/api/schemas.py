@@ -1,4 +1,10 @@
-"""Request and response bodies of the HTTP API, with their documented limits."""
+"""Request and response bodies of the HTTP API.
+
+Limits that are settings (text length, ``limit``, batch size, id lists, import size) are
+checked against the server's own ``Settings`` when a request arrives (``api/limits.py`` and
+the library's own validation), so a server started with other limits enforces those; the
+schema's field descriptions name the setting and its default.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,6 @@ from copmatch.services.feedback import MAX_FEEDBACK_QUERY_CHARS
 from copmatch.settings import Settings
 
 _DEFAULTS = Settings()
-MAX_TEXT_CHARS = _DEFAULTS.api_max_query_chars  # checked by the routes: beyond it, 413 (not a 422)
-MAX_LIMIT = _DEFAULTS.max_limit
-MAX_BATCH_QUERIES = 100
-MAX_IDS = 1000
-MAX_IMPORT_RECORDS = 20_000
 
 MemberId = Field(min_length=1, max_length=200)
 
@@ -27,27 +28,37 @@ class Strict(BaseModel):
 class ExpertsRequest(Strict):
     text: str = Field(
         min_length=1,
-        description=f"The topic or question, free text, up to {MAX_TEXT_CHARS:,} characters (413 beyond): "
-        "a long question or a pasted abstract is read whole, in windows.",
+        description=f"The topic or question, free text, read whole (a long question or a pasted abstract is read "
+        f"in windows); at most api_max_query_chars, default {_DEFAULTS.api_max_query_chars:,} (413 beyond).",
         examples=["Our booster pump vibrates after a bearing change"],
     )
-    limit: int = Field(10, ge=1, le=MAX_LIMIT, description="How many experts to return (ignored with candidates).")
-    exclude: list[str] = Field(default_factory=list, max_length=MAX_IDS, description="Member ids never returned.")
+    limit: int = Field(
+        10,
+        ge=1,
+        description=f"How many experts to return (ignored with candidates; at most max_limit, default "
+        f"{_DEFAULTS.max_limit}).",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description=f"Member ids never returned (at most api_max_ids, default {_DEFAULTS.api_max_ids}).",
+    )
     candidates: list[str] | None = Field(
-        None, max_length=MAX_IDS, description="Rank only these members; every one is returned, scored."
+        None, description="Rank only these members; every one is returned, scored (at most api_max_ids)."
     )
 
 
 class BatchQuery(Strict):
     id: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, description=f"Up to {MAX_TEXT_CHARS:,} characters (413 beyond).")
-    exclude: list[str] = Field(default_factory=list, max_length=MAX_IDS)
-    candidates: list[str] | None = Field(None, max_length=MAX_IDS)
+    text: str = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+    candidates: list[str] | None = None
 
 
 class BatchExpertsRequest(Strict):
-    queries: list[BatchQuery] = Field(min_length=1, max_length=MAX_BATCH_QUERIES)
-    limit: int = Field(10, ge=1, le=MAX_LIMIT)
+    queries: list[BatchQuery] = Field(
+        min_length=1, description=f"At most api_max_batch_queries (default {_DEFAULTS.api_max_batch_queries})."
+    )
+    limit: int = Field(10, ge=1)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -75,15 +86,11 @@ class FeedbackRequest(Strict):
 class ExpertsResponse(BaseModel):
     ok: bool = True
     index_version: str
-    nobody_known: bool = Field(
-        description="No member has topical evidence above the threshold: the experts listed are only the closest."
-    )
     experts: list[Expert]
 
 
 class BatchResult(BaseModel):
     id: str
-    nobody_known: bool
     experts: list[Expert]
 
 
@@ -96,11 +103,12 @@ class BatchExpertsResponse(BaseModel):
 class ImportRequest(Strict):
     members: list[dict[str, Any]] = Field(
         default_factory=list,
-        max_length=MAX_IMPORT_RECORDS,
-        description="Member records in the native JSONL format, one per item.",
+        description="Member records in the native JSONL format, one per item "
+        f"(at most api_max_import_records, default {_DEFAULTS.api_max_import_records}).",
     )
     documents: list[dict[str, Any]] = Field(
-        default_factory=list, max_length=MAX_IMPORT_RECORDS, description="Document records in the native JSONL format."
+        default_factory=list,
+        description="Document records in the native JSONL format (at most api_max_import_records).",
     )
 
     model_config = ConfigDict(

@@ -4,9 +4,9 @@ Small collections use exact inner product (``IndexFlatIP``). Above a size thresh
 (``Settings.exact_index_max``) an inverted file with 8-bit scalar quantization
 (``IVF{nlist},SQ8``) keeps a quarter of the memory (384 B per 384-d vector instead of
 1,536) and scans only ``nprobe`` of its lists per query; at 1M passages it answers in a
-few milliseconds with recall@10 >= 0.95 against exact search (benchmarks/scale.py). An
-HNSW graph over the full vectors is still readable (older snapshots) but no longer chosen:
-at 1M it needs ~1.8 GB and a long build. Ids are row numbers of the collection.
+few milliseconds with recall@10 >= 0.95 against exact search (benchmarks/scale.py); an HNSW
+graph over the full vectors was measured too and dropped: at 1M it needs ~1.8 GB and a long
+build. Ids are row numbers of the collection.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ TRAIN_POINTS_PER_LIST = 40
 
 @dataclass(frozen=True)
 class DenseIndexSpec:
-    kind: str = "flat"  # "flat" (exact inner product), "ivf_sq8", or "hnsw" (read for old snapshots)
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128
+    kind: str = "flat"  # "flat" (exact inner product) or "ivf_sq8"
     ivf_nlist: int = 0  # inverted lists; set by choose_spec from the collection size
     ivf_nprobe: int = 32  # lists scanned per query
     ivf_kmeans_iterations: int = 10
@@ -60,19 +57,12 @@ class DenseIndex:
         dim = vectors.shape[1]
         if spec.kind == "ivf_sq8":
             return cls._build_ivf(vectors, spec)
-        if spec.kind == "flat":
-            base = faiss.IndexFlatIP(dim)
-        elif spec.kind == "hnsw":
-            base = faiss.IndexHNSWFlat(dim, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            base.hnsw.efConstruction = spec.hnsw_ef_construction
-        else:
+        if spec.kind != "flat":
             raise ValueError(f"unknown dense index kind {spec.kind!r}")
         # An id map keeps ids stable when items are later added or removed incrementally.
-        index = faiss.IndexIDMap2(base)
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         index.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
-        dense = cls(index, spec)
-        dense._apply_search_params()
-        return dense
+        return cls(index, spec)
 
     @classmethod
     def _build_ivf(cls, vectors: np.ndarray, spec: DenseIndexSpec) -> DenseIndex:
@@ -103,9 +93,7 @@ class DenseIndex:
         faiss.write_index(self.index, str(path))
 
     def _apply_search_params(self) -> None:
-        if self.spec.kind == "hnsw":
-            faiss.downcast_index(self.index.index).hnsw.efSearch = self.spec.hnsw_ef_search
-        elif self.spec.kind == "ivf_sq8":
+        if self.spec.kind == "ivf_sq8":
             faiss.extract_index_ivf(self.index).nprobe = self.spec.ivf_nprobe
 
     @property

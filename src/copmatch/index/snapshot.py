@@ -28,13 +28,12 @@ from typing import Any
 from copmatch.errors import ConflictError, IndexCorruptError, IndexMissingError
 
 #: Bumped when the files inside a snapshot change shape; older snapshots must be rebuilt.
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 MANIFEST = "manifest.json"
 
 # The files inside a snapshot.
 PASSAGES_FAISS = "passages.faiss"  # FAISS index of the passage vectors
 PASSAGE_VECTORS = "passage_vectors.npy"  # (n_passages, dim) float32, unit rows
-PROFILES_FAISS = "profiles.faiss"
 PROFILE_VECTORS = "profile_vectors.npy"  # (n_members, dim) float32; zero rows for members without a profile
 BM25_DIR = "bm25"  # BM25 over passages (bm25s files, read with numpy)
 PROFILES_BM25_DIR = "profiles_bm25"  # BM25 over member profiles

@@ -81,12 +81,11 @@ class SparseIndex:
 
     @classmethod
     def load(cls, path: Path, size: int) -> SparseIndex:
+        """A saved index, read with numpy alone (no bm25s import on the query path)."""
         params = json.loads((Path(path) / "params.index.json").read_text())
-        if (Path(path) / STOPWORDS_FILE).is_file() and params.get("method") in _PRECOMPUTED_METHODS:
-            return cls(None, size, _Scores(Path(path)))
-        import bm25s  # a snapshot from before the numpy reader
-
-        return cls(bm25s.BM25.load(str(path), show_progress=False, verbosity=0), size)
+        if params.get("method") not in _PRECOMPUTED_METHODS:
+            raise ValueError(f"{path}: BM25 method {params.get('method')!r} is not precomputed in the saved matrix")
+        return cls(None, size, _Scores(Path(path)))
 
     def save(self, path: Path) -> None:
         from bm25s.stopwords import STOPWORDS_EN
@@ -127,13 +126,6 @@ class SparseIndex:
             return np.zeros(self.size, dtype=np.float32)
         out = np.bincount(np.concatenate(items), weights=np.concatenate(weights), minlength=self.size)
         return out[: self.size].astype(np.float32)
-
-    def search(self, query: str, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of the best passages for one query, best first; zero scores dropped."""
-        scores = self.scores(query)  # (size,)
-        positive = np.flatnonzero(scores > 0)
-        best = positive[np.argsort(-scores[positive], kind="stable")][: max(1, top_k)]
-        return scores[best], best.astype(np.int64)
 
 
 def _lucene_idf(n_docs: float, df: float) -> float:

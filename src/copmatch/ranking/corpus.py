@@ -86,8 +86,6 @@ def build_corpus(
     """Arrays from store rows. Contributions to unknown members or documents are dropped."""
     doc_row = {d["id"]: i for i, d in enumerate(documents)}
     member_row = {m["id"]: i for i, m in enumerate(members)}
-    titles = {d["id"]: d["title"] for d in documents}
-    display_titles = [d["title"] or titles.get(d["parent_id"] or "", "") for d in documents]
     accepted = {d["id"]: bool(d["accepted"]) for d in documents}
 
     # Keep the strongest evidence class per (member, document) pair.
@@ -103,7 +101,7 @@ def build_corpus(
     np.add.at(doc_ptr, contrib_doc.astype(np.int64) + 1, 1)
     return Corpus(
         doc_ids=np.array([d["id"] for d in documents], dtype=str),
-        doc_titles=np.array(display_titles, dtype=str),
+        doc_titles=np.array(display_titles(documents), dtype=str),
         doc_kinds=np.array([d["kind"] for d in documents], dtype=str),
         doc_days=np.array([_days(d.get("created_at")) for d in documents], dtype=np.float64),
         passage_doc=passage_doc.astype(np.int32),
@@ -115,6 +113,12 @@ def build_corpus(
         contrib_class=np.array([best[k] for k in keys], dtype=np.int8),
         doc_ptr=np.cumsum(doc_ptr),
     )
+
+
+def display_titles(documents: list[dict]) -> list[str]:
+    """Each document's own title, or its parent's (an answer is shown under its question's)."""
+    titles = {d["id"]: d["title"] for d in documents}
+    return [d["title"] or titles.get(d.get("parent_id") or "", "") for d in documents]
 
 
 def _days(timestamp: str | None) -> float:

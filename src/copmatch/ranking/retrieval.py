@@ -29,7 +29,7 @@ from copmatch.index.snapshot import (
 )
 from copmatch.index.sparse import SparseIndex
 from copmatch.index.vectors import open_vectors
-from copmatch.ranking.corpus import Corpus, concat_ranges
+from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
 from copmatch.ranking.history import query_cosines
 from copmatch.ranking.learned import LearnedRanker
 
@@ -68,6 +68,7 @@ class Searcher:
         self.profile_sparse = profile_sparse
         self.corpus = corpus
         self.member_rows = corpus.member_rows()
+        self.document_rows = {doc_id: row for row, doc_id in enumerate(corpus.doc_ids.tolist())}
         # Small snapshots (exact index, vectors in memory) are searched by a numpy scan.
         self._exact_scan = self.dense_spec.kind == "flat" and isinstance(passage_vectors, np.ndarray)
         # Passages are written in document order, so each document's passages are one run.
@@ -81,12 +82,7 @@ class Searcher:
         cls, path: Path, model_id: str, dimension: int | None = None, encoder: EncoderIdentity | None = None
     ) -> Searcher:
         manifest = read_manifest(path)
-        if manifest.get("format") != SNAPSHOT_FORMAT:
-            raise IndexMismatchError(
-                f"The index at {path} has format {manifest.get('format')}; "
-                f"this copmatch reads format {SNAPSHOT_FORMAT}.",
-                hint="Rebuild with: copmatch index build",
-            )
+        check_format(path, manifest)
         if manifest.get("model_id") != model_id or (dimension and manifest.get("dimension") != dimension):
             raise IndexMismatchError(
                 f"The index at {path} was built with {manifest.get('model_id')} "
@@ -168,11 +164,56 @@ class Searcher:
     def profile_bm25_scores(self, query_text: str) -> np.ndarray:
         return self.profile_sparse.scores(query_text)  # (n_members,)
 
+    # --- what the snapshot knows, by row: services ask these instead of slicing its arrays ---
+    def document_row(self, document_id: str) -> int | None:
+        """The document's row, or None for a document imported after this snapshot was built."""
+        return self.document_rows.get(document_id)
+
+    def document_passages(self, doc_row: int) -> np.ndarray:
+        """The ids of one document's passages (a run: passages are written in document order)."""
+        return np.arange(self.doc_passage_ptr[doc_row], self.doc_passage_ptr[doc_row + 1], dtype=np.int64)
+
+    def passages_of_documents(self, doc_rows: np.ndarray) -> np.ndarray:
+        """Every passage id of the given documents, document by document."""
+        return concat_ranges(self.doc_passage_ptr, np.asarray(doc_rows, dtype=np.int64))
+
+    def member_contributions(self, member_row: int) -> np.ndarray:
+        """Indices into ``corpus.contrib_*`` of one member's contributions, in document order."""
+        return self._member_order[self._member_ptr[member_row] : self._member_ptr[member_row + 1]]
+
+    def role_of(self, member_row: int, doc_row: int) -> str:
+        """The member's strongest role on the document ("accepted answer", "answer", ...), "" if none."""
+        corpus = self.corpus
+        start, end = corpus.doc_ptr[doc_row], corpus.doc_ptr[doc_row + 1]
+        match = np.flatnonzero(corpus.contrib_member[start:end] == member_row)
+        return EVIDENCE_CLASS_NAMES[int(corpus.contrib_class[start + match[0]])] if len(match) else ""
+
     def passages_of_members(self, member_rows: np.ndarray) -> np.ndarray:
         """Every passage of every document the given members contributed to."""
         contrib = concat_ranges(self._member_ptr, member_rows)
         docs = np.unique(self.corpus.contrib_doc[self._member_order[contrib]]).astype(np.int64)
-        return concat_ranges(self.doc_passage_ptr, docs)
+        return self.passages_of_documents(docs)
+
+    def document_vectors(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(n, dim) unit mean of each document's passage vectors, for every document or just
+        ``rows`` (then only their passages are read); zero for a document without text."""
+        corpus = self.corpus
+        dim = self.passage_vectors.shape[1] if corpus.n_passages else self.dimension
+        ptr = self.doc_passage_ptr
+        every = rows is None
+        rows = np.arange(corpus.n_docs) if every else np.asarray(rows, dtype=np.int64)
+        counts = ptr[rows + 1] - ptr[rows]
+        out = np.zeros((len(rows), dim), dtype=np.float32)
+        has_text = np.flatnonzero(counts > 0)
+        if len(has_text):
+            if every:  # every document: its passages are the whole matrix, in order
+                vectors, starts = np.asarray(self.passage_vectors, dtype=np.float32), ptr[rows[has_text]]
+            else:  # a few documents: read only their passages (a large snapshot reads row by row)
+                vectors = np.asarray(self.passage_vectors[self.passages_of_documents(rows[has_text])], np.float32)
+                starts = np.concatenate(([0], np.cumsum(counts[has_text])[:-1]))
+            # Each document's passages are one run, so one reduceat sums them all.
+            out[has_text] = normalise_rows(np.add.reduceat(vectors, starts, axis=0))
+        return out
 
     def profile_cosines(self, query_vector: np.ndarray, combination: str = "max") -> np.ndarray:
         return query_cosines(np.atleast_2d(query_vector), self.profile_vectors, combination)  # (n_members,)
@@ -185,18 +226,32 @@ class Searcher:
         return dict(rows.fetchall())
 
 
-def snapshot_encoder(manifest: dict) -> EncoderIdentity | None:
-    """The encoder a snapshot was built with (None for snapshots older than this record)."""
-    return EncoderIdentity.from_dict(manifest["encoder"]) if manifest.get("encoder") else None
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def check_format(path: Path, manifest: dict) -> None:
+    """Refuse a snapshot written in another format (older snapshots must be rebuilt)."""
+    if manifest.get("format") != SNAPSHOT_FORMAT:
+        raise IndexMismatchError(
+            f"The index at {path} has format {manifest.get('format')}; this copmatch reads format {SNAPSHOT_FORMAT}.",
+            hint="Rebuild with: copmatch index build",
+        )
+
+
+def snapshot_encoder(path: Path, manifest: dict) -> EncoderIdentity:
+    """The encoder a snapshot was built with (every snapshot of this format records it)."""
+    check_format(path, manifest)
+    return EncoderIdentity.from_dict(manifest["encoder"])
 
 
 def _check_encoder(path: Path, manifest: dict, encoder: EncoderIdentity) -> None:
-    built = snapshot_encoder(manifest)
-    # Older snapshots were always encoded by sentence-transformers in fp32.
-    same = built == encoder if built is not None else encoder.variant == "fp32"
-    if not same:
+    built = snapshot_encoder(path, manifest)
+    if built != encoder:
         raise IndexMismatchError(
-            f"The index at {path} was built with {built.describe() if built else 'fp32 (unrecorded)'}, "
+            f"The index at {path} was built with {built.describe()}, "
             f"but queries would be encoded with {encoder.describe()}.",
             hint="Rebuild with: copmatch index build (or export the encoder it was built with: copmatch models export)",
         )

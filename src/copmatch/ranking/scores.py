@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, OFFERING_CLASSES, OTHER, Corpus
+from copmatch.ranking.recency import community_clock_recency
 from copmatch.settings import Settings
 
 
@@ -72,23 +73,6 @@ class MemberPriors:
     recency: np.ndarray  # (n_contrib,) in (0, 1]: how much each contribution still counts
 
 
-def contribution_recency(corpus: Corpus, settings: Settings) -> np.ndarray:
-    """0.5 ** (answers posted in the community since the contribution / half-life).
-
-    Age is counted on the community's own clock (answers and authored documents posted
-    since), not in days: the development communities differ 30-fold in pace, and one
-    default in days was either blind to staleness on the fast one or forgot the slow one.
-    An undated contribution counts fully: nothing says it is stale (a practice document
-    imported without a date is usually standing knowledge).
-    """
-    days = corpus.doc_days[corpus.contrib_doc]  # (n_contrib,)
-    answering = np.isin(corpus.contrib_class, OFFERING_CLASSES)
-    clock = np.sort(days[answering & np.isfinite(days)])
-    since = len(clock) - np.searchsorted(clock, days, side="right")
-    since = np.where(np.isfinite(days), since, 0)
-    return 0.5 ** (since / settings.recency_half_life_answers)
-
-
 def member_priors(corpus: Corpus, settings: Settings) -> MemberPriors:
     """Activity prior and profile weights of every member.
 
@@ -104,7 +88,7 @@ def member_priors(corpus: Corpus, settings: Settings) -> MemberPriors:
     # Members with little content of their own lean on what they say about themselves.
     thin = 1.0 - np.minimum(documents / max(settings.cold_start_documents, 1), 1.0)
     profile_weight = settings.profile_weight + settings.cold_start_profile_weight * thin
-    recency = contribution_recency(corpus, settings)
+    recency = community_clock_recency(corpus, settings.recency_half_life_answers)
     # Asking can show a member is around; off by default (it did not help on the dev dumps).
     kind = answering + settings.activity_question_weight * (cls == ASKER)
     activity = np.bincount(member, weights=recency * kind, minlength=n) + settings.newcomer_activity

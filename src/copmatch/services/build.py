@@ -22,13 +22,12 @@ from copmatch.index.snapshot import (
     PASSAGES_FAISS,
     PROFILE_VECTORS,
     PROFILES_BM25_DIR,
-    PROFILES_FAISS,
     SnapshotDir,
     new_version,
 )
 from copmatch.index.sparse import SparseIndex
 from copmatch.progress import NullProgress, Progress
-from copmatch.ranking.corpus import build_corpus
+from copmatch.ranking.corpus import build_corpus, display_titles
 from copmatch.services.training import SnapshotArrays, build_training_set, learn_ranker
 from copmatch.settings import Settings
 from copmatch.store.store import Store
@@ -117,8 +116,7 @@ def _build(
         dense_spec = _dense_spec(len(passages), settings)
         DenseIndex.build(passage_vectors, dense_spec).save(building / PASSAGES_FAISS)
         np.save(building / PASSAGE_VECTORS, passage_vectors)
-        profile_spec = _dense_spec(len(members), settings)
-        DenseIndex.build(profile_vectors, profile_spec).save(building / PROFILES_FAISS)
+        # Profiles are few (one per member) and always scanned exactly: a vector file, no FAISS index.
         np.save(building / PROFILE_VECTORS, profile_vectors)
         SparseIndex.build(texts).save(building / BM25_DIR)
         # Bios name rare specialities ("surge vessels") that a dense vector of a long bio blurs.
@@ -155,7 +153,7 @@ def _build(
             "dimension": int(passage_vectors.shape[1]) if len(passages) else embedder.dimension,
             "counts": counts,
             "timings": timings,
-            "dense": {"passages": dense_spec.to_dict(), "profiles": profile_spec.to_dict()},
+            "dense": {"passages": dense_spec.to_dict()},
             # What ranks this community's experts, and why (services/training.py).
             "ranker": ranker_report,
             "chunking": {
@@ -246,9 +244,7 @@ def _chunk(documents: list[dict], embedder: Encoder, settings: Settings) -> list
         overlap_tokens=settings.passage_overlap_tokens,
         title_tokens=settings.title_tokens,
     )
-    by_id = {d["id"]: d for d in documents}
-    titles = [d["title"] or by_id.get(d["parent_id"] or "", {}).get("title", "") for d in documents]
-    return chunker.split(titles, [d["body"] for d in documents])
+    return chunker.split(display_titles(documents), [d["body"] for d in documents])
 
 
 def _write_catalog(path: Path, passages: list[Passage], documents: list[dict]) -> None:

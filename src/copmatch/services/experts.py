@@ -9,7 +9,6 @@ import numpy as np
 
 from copmatch.errors import InvalidQueryError
 from copmatch.ranking.asof import newest_day
-from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES
 from copmatch.ranking.features import QueryMatch, member_features
 from copmatch.ranking.learned import LearnedRanker
 from copmatch.ranking.retrieval import PassageCandidates, Searcher
@@ -224,7 +223,7 @@ def _experts(
         items = []
         for hit, weight in picked.get(row, []):
             doc = int(hits.docs[hit])
-            role = _role_of(corpus, row, doc)
+            role = searcher.role_of(row, doc)
             items.append(
                 Evidence(
                     document_id=str(corpus.doc_ids[doc]),
@@ -269,10 +268,3 @@ def _evidence_rows(
         if len(out.setdefault(member, [])) < per_member:
             out[member].append((hit, weight))
     return out
-
-
-def _role_of(corpus, member_row: int, doc_row: int) -> str:
-    start, end = corpus.doc_ptr[doc_row], corpus.doc_ptr[doc_row + 1]
-    members = corpus.contrib_member[start:end]
-    match = np.flatnonzero(members == member_row)
-    return EVIDENCE_CLASS_NAMES[int(corpus.contrib_class[start + match[0]])] if len(match) else ""

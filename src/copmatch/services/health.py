@@ -20,7 +20,6 @@ from copmatch.index.dense import DenseIndex, choose_spec
 from copmatch.ranking.retrieval import Searcher
 from copmatch.services.graph import load_graph
 from copmatch.services.silos import summarise
-from copmatch.services.topics import document_vectors
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -172,7 +171,7 @@ def thin_topics(searcher: Searcher, facts: list[dict], contributions: list, memb
     """Topics asked about at least health_min_topic_questions times with at most one answerer."""
     corpus = searcher.corpus
     questions = np.flatnonzero(corpus.doc_kinds == "question")
-    groups = question_topics(document_vectors(searcher, questions), settings)
+    groups = question_topics(searcher.document_vectors(questions), settings)
     by_id = {f["id"]: f for f in facts}
     answers_of: dict[str, list[str]] = {}
     for f in facts:

@@ -10,11 +10,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from copmatch.errors import AuthenticationError, InvalidQueryError, NotFoundError, PermissionDeniedError
+from copmatch.errors import AuthenticationError, InvalidArgumentError, NotFoundError, PermissionDeniedError
 from copmatch.store.store import Store
 
 #: Each role includes the rights of the roles before it.
-ROLES = ("member", "broker", "admin")
+KEY_ROLES = ("member", "broker", "admin")
 KEY_PREFIX = "cpm"
 
 
@@ -25,7 +25,7 @@ class ApiKey:
     member_id: str | None = None
 
     def require(self, role: str) -> None:
-        if ROLES.index(self.role) < ROLES.index(role):
+        if KEY_ROLES.index(self.role) < KEY_ROLES.index(role):
             raise PermissionDeniedError(
                 f"This needs the {role!r} role; your key ({self.id}) has {self.role!r}.",
                 hint=f"Ask an admin for a key with: copmatch keys create --role {role}",
@@ -38,8 +38,8 @@ def _hash(key: str) -> str:
 
 def create_key(store: Store, role: str, member_id: str | None = None, label: str | None = None) -> tuple[ApiKey, str]:
     """A new key; returns its record and the secret, which is never stored or shown again."""
-    if role not in ROLES:
-        raise InvalidQueryError(f"Unknown role {role!r}.", hint=f"Use one of: {', '.join(ROLES)}.")
+    if role not in KEY_ROLES:
+        raise InvalidArgumentError(f"Unknown role {role!r}.", hint=f"Use one of: {', '.join(KEY_ROLES)}.")
     if member_id is not None:
         store.get_member(member_id)  # raises NotFoundError with a hint
     key_id = secrets.token_hex(4)

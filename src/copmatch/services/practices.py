@@ -17,7 +17,6 @@ from copmatch.errors import IndexMissingError, InvalidQueryError
 from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.scores import document_relevance, passage_relevance
 from copmatch.ranking.snippets import focused_snippet
-from copmatch.services.topics import document_vectors
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -42,8 +41,7 @@ class Practice:
 
 def thread_rows(searcher: Searcher, facts: list[dict]) -> np.ndarray:
     """(n_docs,) the row a document counts for: an answer's question, else itself."""
-    corpus = searcher.corpus
-    row_of = {doc_id: row for row, doc_id in enumerate(corpus.doc_ids.tolist())}
+    corpus, row_of = searcher.corpus, searcher.document_rows
     rows = np.arange(corpus.n_docs)
     for fact in facts:
         if fact["kind"] == "answer" and fact.get("parent_id") in row_of and fact["id"] in row_of:
@@ -102,7 +100,7 @@ def related_practices(
     keep &= (corpus.doc_kinds[target] != "question") | (answers[target] > 0)
     target, relevance, passage, source = target[keep], relevance[keep], passage[keep], source[keep]
     top = np.argsort(-relevance, kind="stable")[: settings.practices_candidates]
-    vectors = document_vectors(searcher, target[top])
+    vectors = searcher.document_vectors(target[top])
     picked = top[mmr(relevance[top], vectors, limit, settings.practices_mmr_lambda)]
     texts = searcher.passage_texts([int(p) for p in passage[picked]])
     tags = {f["id"]: list(f.get("tags") or []) for f in facts}
@@ -169,16 +167,13 @@ def like_document(
 ) -> tuple[np.ndarray, str, set[int]]:
     """Query vector, query text and excluded rows for "practice like this document":
     the document's own passages, and its whole thread kept out of the results."""
-    rows = {doc_id: i for i, doc_id in enumerate(searcher.corpus.doc_ids.tolist())}
-    if document["id"] not in rows:
+    row = searcher.document_row(document["id"])
+    if row is None:
         raise IndexMissingError(
             f"Document {document['id']} was imported after the last index build.",
             hint="Rebuild with: copmatch index build",
         )
-    row = rows[document["id"]]
-    start, end = searcher.doc_passage_ptr[row], searcher.doc_passage_ptr[row + 1]
-    vector = np.asarray(searcher.passage_vectors[start:end], dtype=np.float32).sum(axis=0)
-    vector /= max(float(np.linalg.norm(vector)), 1e-12)
+    vector = searcher.document_vectors(np.array([row]))[0]
     text = f"{document.get('title') or ''}\n{document.get('body') or ''}"  # BM25 reads the whole text
     thread = thread_rows(searcher, facts)
     return vector, text, set(np.flatnonzero(thread == thread[row]).tolist())

@@ -14,38 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from copmatch.ranking.corpus import ASKER, OFFERING_CLASSES, Corpus, concat_ranges
-from copmatch.ranking.retrieval import Searcher
+from copmatch.ranking.corpus import ASKER, OFFERING_CLASSES, Corpus
+from copmatch.ranking.recency import calendar_recency
+from copmatch.ranking.retrieval import Searcher, normalise_rows
 from copmatch.ranking.scores import role_weights
 from copmatch.settings import Settings
-
-
-def normalise_rows(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def document_vectors(searcher: Searcher, rows: np.ndarray | None = None) -> np.ndarray:
-    """(n, dim) unit mean of each document's passage vectors, for every document or just
-    ``rows`` (then only their passages are read); zero for a document without text."""
-    corpus = searcher.corpus
-    dim = searcher.passage_vectors.shape[1] if corpus.n_passages else searcher.dimension
-    ptr = searcher.doc_passage_ptr
-    every = rows is None
-    rows = np.arange(corpus.n_docs) if every else np.asarray(rows, dtype=np.int64)
-    counts = ptr[rows + 1] - ptr[rows]
-    out = np.zeros((len(rows), dim), dtype=np.float32)
-    has_text = np.flatnonzero(counts > 0)
-    if len(has_text):
-        if every:  # every document: its passages are the whole matrix, in order
-            vectors, starts = np.asarray(searcher.passage_vectors, dtype=np.float32), ptr[rows[has_text]]
-        else:  # a few documents: read only their passages (a large snapshot reads row by row)
-            passages = concat_ranges(ptr, rows[has_text])
-            vectors = np.asarray(searcher.passage_vectors[passages], dtype=np.float32)
-            starts = np.concatenate(([0], np.cumsum(counts[has_text])[:-1]))
-        # Each document's passages are one run, so one reduceat sums them all.
-        out[has_text] = normalise_rows(np.add.reduceat(vectors, starts, axis=0))
-    return out
 
 
 def topic_role_weights(settings: Settings) -> np.ndarray:
@@ -90,15 +63,6 @@ class MemberTopics:
     offering: np.ndarray  # (n_members,) recency-weighted answers and documents, same scale
 
 
-def recency_weights(corpus: Corpus, half_life_days: float) -> np.ndarray:
-    """(n_contrib,) 1 for a contribution made "now" (the corpus's newest document), halving
-    every ``half_life_days``; an undated one counts as one half-life old."""
-    days = corpus.doc_days[corpus.contrib_doc]
-    now = np.nanmax(corpus.doc_days) if np.isfinite(corpus.doc_days).any() else 0.0
-    age = np.where(np.isfinite(days), now - days, half_life_days)
-    return 0.5 ** (np.maximum(age, 0.0) / half_life_days)
-
-
 def member_topics(searcher: Searcher, doc_vectors: np.ndarray, settings: Settings) -> MemberTopics:
     corpus = searcher.corpus
     asked = corpus.contrib_class == ASKER
@@ -109,7 +73,7 @@ def member_topics(searcher: Searcher, doc_vectors: np.ndarray, settings: Setting
             (weights, (corpus.contrib_member, corpus.contrib_doc)), shape=(corpus.n_members, corpus.n_docs)
         )
 
-    recent = recency_weights(corpus, settings.intro_activity_half_life_days)
+    recent = calendar_recency(corpus, settings.intro_activity_half_life_days)
     asking = np.asarray(sums(asked * recent).sum(axis=1)).ravel()
     offering = np.asarray(sums(offered * recent).sum(axis=1)).ravel()
     scale = max(float((asking + offering).max(initial=0.0)), 1e-12)

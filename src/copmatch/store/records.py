@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 DOCUMENT_KINDS = ("practice", "question", "answer", "publication", "comment")
 
 #: Contribution roles. The role of a document's ``authors`` follows from its kind.
-ROLES = ("author", "answerer", "asker", "editor", "commenter")
+CONTRIBUTION_ROLES = ("author", "answerer", "asker", "editor", "commenter")
 
 ROLE_FOR_KIND = {
     "question": "asker",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from copmatch.errors import InvalidTransitionError, NotFoundError
+from copmatch.errors import InvalidArgumentError, InvalidTransitionError, NotFoundError
 from copmatch.services.brokering.review import (
     STATUSES,
     TRANSITIONS,
@@ -109,12 +109,14 @@ def test_unknown_id_outcome_and_status(store):
     intro_id = suggested(store)
     for step in ("approved", "introduced"):
         move(store, intro_id, step)
-    with pytest.raises(InvalidTransitionError, match="Unknown outcome 'great'"):
+    # A bad argument is a 422 (InvalidArgumentError), not a 409 like a move the state forbids.
+    with pytest.raises(InvalidArgumentError, match="Unknown outcome 'great'") as bad:
         record_outcome(store, intro_id, "great", broker="rita")
+    assert bad.value.http_status == 422
     assert record_outcome(store, intro_id, "Not helpful", broker="rita").outcome == "not-helpful"
-    with pytest.raises(InvalidTransitionError, match="Unknown status"):
+    with pytest.raises(InvalidArgumentError, match="Unknown status"):
         list_introductions(store, "pending")
-    with pytest.raises(InvalidTransitionError, match="not a decision"):
+    with pytest.raises(InvalidArgumentError, match="not a decision"):
         decide(store, intro_id, "closed", broker="rita")
 
 

@@ -11,11 +11,11 @@ from collections import Counter
 
 import numpy as np
 
-from copmatch.ranking.corpus import ASKER, EVIDENCE_CLASS_NAMES, OFFERING_CLASSES
+from copmatch.ranking.corpus import ASKER, OFFERING_CLASSES
 from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.snippets import focused_snippet
 from copmatch.services.brokering.score import pair_terms
-from copmatch.services.topics import MemberTopics, document_vectors, key_terms, member_tag_counts, shared_tags
+from copmatch.services.topics import MemberTopics, key_terms, member_tag_counts, shared_tags
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -28,11 +28,8 @@ class Explainer:
         self.corpus = searcher.corpus
         self.topics = topics
         self.settings = settings
-        self.doc_vectors = document_vectors(searcher)
+        self.doc_vectors = searcher.document_vectors()
         self.tags = member_tag_counts(store.document_facts(), store.contributions())
-        corpus = self.corpus
-        self._order = np.argsort(corpus.contrib_member, kind="stable")
-        self._ptr = np.searchsorted(corpus.contrib_member[self._order], np.arange(corpus.n_members + 1))
 
     def __call__(self, a: int, b: int, similarity: dict[str, float]) -> dict:
         t, ids = self.topics, self.corpus.member_ids
@@ -77,7 +74,7 @@ class Explainer:
 
     def _documents(self, member: int, classes: tuple[int, ...] | None, direction: np.ndarray) -> list[int]:
         """The member's documents (of the given contribution classes) closest to ``direction``."""
-        contrib = self._order[self._ptr[member] : self._ptr[member + 1]]
+        contrib = self.searcher.member_contributions(member)
         if classes is not None:
             contrib = contrib[np.isin(self.corpus.contrib_class[contrib], classes)]
         docs = self.corpus.contrib_doc[contrib].astype(np.int64)
@@ -86,24 +83,21 @@ class Explainer:
 
     def _passages(self, docs: dict[str, list[int]], direction: np.ndarray) -> dict[int, str]:
         """Each document's passage closest to ``direction``, as text."""
-        ptr = self.searcher.doc_passage_ptr
         best: dict[int, int] = {}
         for doc in {d for ds in docs.values() for d in ds}:
-            if ptr[doc + 1] > ptr[doc]:
-                scores = np.asarray(self.searcher.passage_vectors[ptr[doc] : ptr[doc + 1]]) @ direction
-                best[doc] = int(ptr[doc] + np.argmax(scores))
+            passages = self.searcher.document_passages(doc)
+            if len(passages):
+                scores = np.asarray(self.searcher.passage_vectors[passages]) @ direction
+                best[doc] = int(passages[np.argmax(scores)])
         texts = self.searcher.passage_texts(sorted(best.values()))
         return {doc: texts.get(passage, "") for doc, passage in best.items()}
 
     def _evidence(self, member_id: str, doc: int, text: str, topics: list[str]) -> dict:
         corpus = self.corpus
-        row = self.searcher.member_rows[member_id]
-        start, end = corpus.doc_ptr[doc], corpus.doc_ptr[doc + 1]
-        match = np.flatnonzero(corpus.contrib_member[start:end] == row)
         return {
             "document_id": str(corpus.doc_ids[doc]),
             "title": str(corpus.doc_titles[doc]),
             "kind": str(corpus.doc_kinds[doc]),
-            "role": EVIDENCE_CLASS_NAMES[int(corpus.contrib_class[start + match[0]])] if len(match) else "",
+            "role": self.searcher.role_of(self.searcher.member_rows[member_id], doc),
             "snippet": focused_snippet(text, " ".join(topics), self.settings.snippet_chars),
         }

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from copmatch.errors import InvalidTransitionError, NotFoundError
+from copmatch.errors import InvalidArgumentError, InvalidTransitionError, NotFoundError
 from copmatch.store.store import Store, utc_now
 
 SUGGESTED, APPROVED, REJECTED, SNOOZED, INTRODUCED, CLOSED = (
@@ -73,7 +73,7 @@ def _introduction(row: dict[str, Any], members: dict[str, dict], history: list[d
 
 def list_introductions(store: Store, status: str | None = None) -> list[Introduction]:
     if status is not None and status not in STATUSES:
-        raise InvalidTransitionError(f"Unknown status {status!r}.", hint=f"Use one of: {', '.join(STATUSES)}.")
+        raise InvalidArgumentError(f"Unknown status {status!r}.", hint=f"Use one of: {', '.join(STATUSES)}.")
     members = {m["id"]: m for m in store.members()}
     return [_introduction(row, members) for row in store.introductions(status=status)]
 
@@ -89,7 +89,7 @@ def decide(
 ) -> Introduction:
     """Move an introduction to ``to_status`` (approved, rejected, snoozed, introduced)."""
     if to_status not in (*_DECISIONS, INTRODUCED):
-        raise InvalidTransitionError(
+        raise InvalidArgumentError(
             f"{to_status!r} is not a decision.", hint="Use approve, reject, snooze or introduced."
         )
     current = store.get_introduction(introduction_id)
@@ -109,7 +109,7 @@ def record_outcome(
     """Close an introduction that took place with whether it helped."""
     normalised = outcome.strip().lower().replace("_", "-").replace(" ", "-")
     if normalised not in OUTCOMES:
-        raise InvalidTransitionError(f"Unknown outcome {outcome!r}.", hint="Use helpful or not-helpful.")
+        raise InvalidArgumentError(f"Unknown outcome {outcome!r}.", hint="Use helpful or not-helpful.")
     current = store.get_introduction(introduction_id)
     _check(current, CLOSED)
     _apply(store, current, {"status": CLOSED, "outcome": normalised}, broker, note)

@@ -17,7 +17,7 @@ from copmatch.services.brokering.reasons import Explainer
 from copmatch.services.brokering.review import OPEN_STATUSES, Introduction, list_introductions
 from copmatch.services.brokering.score import ScoredPairs, score_pairs
 from copmatch.services.graph import load_graph
-from copmatch.services.topics import MemberTopics, document_vectors, member_topics
+from copmatch.services.topics import MemberTopics, member_topics
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -58,7 +58,7 @@ def candidate_pairs(store: Store, searcher: Searcher, settings: Settings) -> tup
     never interacted, never suggested before, close enough on some topic."""
     corpus = searcher.corpus
     members = {m["id"]: m for m in store.members()}
-    topics = member_topics(searcher, document_vectors(searcher), settings)
+    topics = member_topics(searcher, searcher.document_vectors(), settings)
     ids = corpus.member_ids.tolist()
     active = topics.asking + topics.offering
     # A member with no contributions has nothing to show a broker, and no one to meet yet.

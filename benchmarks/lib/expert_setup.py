@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.lib.communities import link_shared_cache
+from benchmarks.lib.expert_data import HistorySplit, TestQuestion, question_cutoff, split_dump
+from benchmarks.lib.expert_metrics import Judged
 from copmatch import Community, ExpertQuery, Settings
 from copmatch.embedding.encoder import Embedder
 from copmatch.ranking.retrieval import Searcher
-from expert_data import HistorySplit, TestQuestion, question_cutoff, split_dump
-from expert_metrics import Judged
 
 
 @dataclass
@@ -62,8 +63,9 @@ def prepare(
         until = question_cutoff(dump_dir, until_share)
         split = replace(split, questions=[q for q in split.questions if q.created < until])
     data_dir = work / "data"
+    # A fresh store and index each run; the embedding cache (derived, keyed by text) is the
+    # benchmarks' shared one.
     link_shared_cache(data_dir)
-    # A fresh store and index each run; the embedding cache (derived, keyed by text) is kept.
     for stale in ("copmatch.sqlite", "copmatch.sqlite-wal", "copmatch.sqlite-shm"):
         (data_dir / stale).unlink(missing_ok=True)
     shutil.rmtree(data_dir / "index", ignore_errors=True)
@@ -94,23 +96,6 @@ def prepare(
     vectors = community.encode_query_windows([q.text for q in questions])
     timings["encode_queries_s"] = time.perf_counter() - tick
     return Prepared(dump_dir.name, split, community, searcher, questions, truths, candidates, vectors, dropped, timings)
-
-
-def shared_cache() -> Path | None:
-    """A prewarmed embedding cache of every dump passage, if the machine has one: a ``cache/``
-    folder with embeddings.sqlite beside the project or above it (e.g. /work/cache)."""
-    for folder in Path(__file__).resolve().parents[1:]:
-        if (folder / "cache" / "embeddings.sqlite").is_file():
-            return folder / "cache"
-    return None
-
-
-def link_shared_cache(data_dir: Path) -> None:
-    """Point the data dir's embedding cache at the shared one (derived data, keyed by text)."""
-    cache, shared = data_dir / "cache", shared_cache()
-    if not cache.exists() and shared is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        cache.symlink_to(shared)
 
 
 def answer_bodies(community: Community) -> dict[str, str]:
