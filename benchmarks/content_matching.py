@@ -51,7 +51,7 @@ def publications(dump: str) -> tuple[list[dict], list[dict], list[tuple[str, str
     titles = {a["Id"]: a.get("Title", "") for a in posts if a.get("PostTypeId") == "1"}
     by_member: dict[str, list[dict]] = defaultdict(list)
     for a in posts:
-        if a.get("PostTypeId") == "2" and a.get("OwnerUserId") and a["CreationDate"] < cutoff:
+        if a.get("PostTypeId") == "2" and a.get("OwnerUserId") and a["CreationDate"] < cutoff and a.get("Body"):
             by_member[a["OwnerUserId"]].append(a)
     members, docs, held = [], [], []
     for member, answers in sorted(by_member.items()):

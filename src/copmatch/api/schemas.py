@@ -86,11 +86,15 @@ class FeedbackRequest(Strict):
 class ExpertsResponse(BaseModel):
     ok: bool = True
     index_version: str
+    nobody_known: bool = Field(
+        description="No member has topical evidence above knows_threshold: the members listed are only the closest."
+    )
     experts: list[Expert]
 
 
 class BatchResult(BaseModel):
     id: str
+    nobody_known: bool
     experts: list[Expert]
 
 

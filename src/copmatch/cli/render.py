@@ -66,11 +66,11 @@ def experts_table(query: str, experts: list[Expert]) -> Group:
 def _members_table(title: str, experts: list[Expert], start: int) -> Table:
     table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
-    table.add_column("member")
-    table.add_column("silo")
-    table.add_column("score", justify="right")
-    table.add_column("knows", justify="right")
-    table.add_column("active", justify="right")
+    table.add_column("member", no_wrap=True)
+    table.add_column("silo", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("knows", justify="right", no_wrap=True)
+    table.add_column("active", justify="right", no_wrap=True)
     table.add_column("evidence (best first)")
     for rank, expert in enumerate(experts, start=start):
         lines = [
