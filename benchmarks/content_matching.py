@@ -54,10 +54,11 @@ def publications(dump: str) -> tuple[list[dict], list[dict], list[tuple[str, str
         if a.get("PostTypeId") == "2" and a.get("OwnerUserId") and a["CreationDate"] < cutoff and a.get("Body"):
             by_member[a["OwnerUserId"]].append(a)
     members, docs, held = [], [], []
-    for member, answers in sorted(by_member.items()):
+    for member, posted in sorted(by_member.items()):
+        # An answer whose body is only markup (an image) has no text to match.
+        answers = sorted((a for a in posted if html_to_text(a["Body"]).strip()), key=lambda a: a["CreationDate"])
         if len(answers) < MIN_DOCS:
             continue
-        answers.sort(key=lambda a: a["CreationDate"])
         members.append({"id": member, "name": f"member {member}"})
         texts = [(titles.get(a.get("ParentId", ""), ""), html_to_text(a.get("Body", ""))) for a in answers]
         for a, (title, body) in zip(answers[:-1], texts[:-1]):
