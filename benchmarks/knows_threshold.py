@@ -13,12 +13,14 @@ over all six communities (a balanced accuracy); no test question is read.
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import typer
 
-from benchmarks.expert_finding import WORK
+from benchmarks.lib.communities import link_shared_cache
 from benchmarks.lib.expert_data import question_cutoff, split_dump
-from benchmarks.lib.results import SHARED_DUMPS, record
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
 from copmatch import Community, ExpertQuery, Settings
 from copmatch.embedding.encoder import Embedder
 
@@ -28,10 +30,24 @@ THRESHOLDS = np.round(np.arange(0.15, 0.61, 0.025), 3)
 PER_FOREIGN_DUMP = 30
 
 
-def dev_questions(dump: str) -> list:
-    split = split_dump(SHARED_DUMPS / dump, WORK / f"{dump}@dev" / "history", 0.5)
+WORK = HERE / ".work" / "knows_threshold"
+#: ``knows`` is topical evidence alone: no ranker needs learning for it.
+NO_LEARNING = Settings(learned_min_questions=10**9)
+
+
+def dev_community(dump: str, embedder: Embedder) -> tuple[Community, list]:
+    """The dump's dev history imported and indexed, and its dev questions (50% -> 70% cutoffs)."""
+    split = split_dump(SHARED_DUMPS / dump, WORK / dump / "history", 0.5)
     until = question_cutoff(SHARED_DUMPS / dump, 0.7)
-    return [q for q in split.questions if q.created < until]
+    data_dir = WORK / dump / "data"
+    link_shared_cache(data_dir)
+    for stale in ("copmatch.sqlite", "copmatch.sqlite-wal", "copmatch.sqlite-shm"):
+        (data_dir / stale).unlink(missing_ok=True)
+    shutil.rmtree(data_dir / "index", ignore_errors=True)
+    community = Community(data_dir, NO_LEARNING, embedder=embedder)
+    community.import_stackexchange(split.history_dir)
+    community.build_index()
+    return community, [q for q in split.questions if q.created < until]
 
 
 def max_and_answerer_knows(community: Community, questions: list, members: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -48,10 +64,11 @@ def max_and_answerer_knows(community: Community, questions: list, members: list[
 @app.command()
 def main() -> None:
     embedder = Embedder(batch_size=Settings().encode_batch_size)
-    questions = {d: dev_questions(d) for d in FAMILIES}
+    communities = {d: dev_community(d, embedder) for d in FAMILIES}
+    questions = {d: qs for d, (_, qs) in communities.items()}
     rows, per_dump = [], {}
     for dump, family in FAMILIES.items():
-        community = Community(WORK / f"{dump}@dev" / "data", Settings(), embedder=embedder)
+        community = communities[dump][0]
         searcher = community.current_searcher()[0]
         members = [str(m) for m in searcher.corpus.member_ids]
         foreign = [q for d, f in FAMILIES.items() if f != family for q in questions[d][:PER_FOREIGN_DUMP]]
