@@ -242,6 +242,11 @@ class Settings:
         500, "Members sampled for betweenness on large graphs (exact up to this many members)."
     )
 
+    # --- web pages ----------------------------------------------------------------------
+    web_session_hours: float = _setting(12.0, "Web pages: hours a sign-in lasts (a revoked key ends it at once).")
+    web_member_contributions: int = _setting(50, "Web pages: contributions listed on a member's page.")
+    web_member_topics: int = _setting(12, "Web pages: topics (tags of their documents) shown for a member.")
+
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)
 
