@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from copmatch.embedding.choice import build_encoder
+from copmatch.embedding.chunking import Chunker, load_tokenizer
 from copmatch.embedding.encoder import Encoder
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
 from copmatch.errors import (
@@ -74,6 +75,8 @@ class Community:
         self._embedder = embedder
         self.serving = ServingSession(self.data_dir, self.snapshots, self.settings, given_encoder=embedder)
         self._suggest_lock = threading.Lock()
+        self._embedder_given = embedder is not None
+        self._chunker: Chunker | None = None
 
     @classmethod
     def open(cls, data_dir: Path | str, settings: Settings | None = None) -> Community:
@@ -164,7 +167,15 @@ class Community:
         """Every import source: its kind, the prefix of its ids, its record counts."""
         return self.store.sources()
 
-    def build_index(self, progress: Progress | None = None) -> BuildReport:
+    def build_index(self, progress: Progress | None = None, export_encoder: bool | None = None) -> BuildReport:
+        """Build a snapshot (and learn the community's ranker) from the store and switch to it.
+
+        ``export_encoder``: first export the fp32 ONNX encoder when the data dir has none, so every
+        query after the build runs without torch (default: yes, unless an encoder was given)."""
+        if export_encoder is None:
+            export_encoder = not self._embedder_given and self.settings.encoder_variant == "fp32"
+        if export_encoder and self.ensure_encoder_exported() is not None:
+            self._embedder = None  # builds too use the fresh export, not torch
         report = build_index(self.store, self.snapshots.root, self.cache_path, self.embedder, self.settings, progress)
         self.serving.adopt_build_encoder(self.embedder)
         self.serving.current()  # switch this process to the new snapshot now
@@ -235,13 +246,33 @@ class Community:
         if asked_by is not None:
             queries = [replace(q, exclude=(*q.exclude, asked_by)) for q in queries]
         served = self.serving.current(prefetch_encoder=True)
-        vectors = self.serving.encode([q.text for q in queries])  # (n_queries, dim)
+        windows = self.encode_query_windows([q.text for q in queries])  # per query (n_windows, dim)
         opted_out = self.store.opted_out()
         results = [
-            rank_experts(served.searcher, q, v, served.priors, opted_out, self.settings)
-            for q, v in zip(queries, vectors)
+            rank_experts(served.searcher, q, w, served.priors, opted_out, self.settings)
+            for q, w in zip(queries, windows)
         ]
         return ExpertAnswers(served.version, results)
+
+    def encode_query_windows(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text as (n_windows, dim) vectors: a query longer than the model's window is split
+        like a document (never truncated), every window of every text encoded in one call."""
+        grouped = self._query_chunker().query_windows(texts)
+        vectors = self.encode_queries([w for windows in grouped for w in windows])
+        bounds = np.cumsum([0, *(len(w) for w in grouped)])
+        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+    def _query_chunker(self) -> Chunker:
+        if self._chunker is None:
+            encoder = self.serving.current(prefetch_encoder=True).encoder
+            # Windows as the model reads them: the query encoder's own tokenizer and window.
+            self._chunker = Chunker(
+                load_tokenizer(encoder.model_path),
+                max_tokens=encoder.max_tokens,
+                passage_tokens=self.settings.passage_tokens,
+                overlap_tokens=self.settings.passage_overlap_tokens,
+            )
+        return self._chunker
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors, (n, dim), by the encoder matching the served snapshot."""

@@ -74,6 +74,12 @@ class InvalidQueryError(CopmatchError):
     http_status = 422
 
 
+class QueryTooLargeError(CopmatchError):
+    """A query over the HTTP API's documented size limit (the library and CLI read any length)."""
+
+    http_status = 413
+
+
 class InvalidArgumentError(CopmatchError):
     """An argument names something copmatch does not know: a status, a role, an outcome."""
 

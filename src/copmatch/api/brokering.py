@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from copmatch.api.deps import CommunityDep, broker, member
-from copmatch.api.limits import at_most
+from copmatch.api.limits import at_most, text_at_most
 from copmatch.api.schemas import Strict
 from copmatch.services.keys import ApiKey
 
@@ -53,7 +53,7 @@ class OutcomeRequest(Strict):
 def practices(body: PracticesRequest, community: CommunityDep) -> dict[str, Any]:
     """One result per document, diversified (MMR), each with the matching passage's snippet."""
     if body.text is not None:
-        at_most("text", len(body.text), community.settings.max_query_chars, "max_query_chars")
+        text_at_most(len(body.text), community.settings.api_max_query_chars)
     found = community.practices(body.text, body.like, body.kinds, body.limit)
     return {"ok": True, "index_version": community.index_version(), "practices": [p.to_dict() for p in found]}
 

@@ -18,7 +18,7 @@ from copmatch.api.schemas import (
     Strict,
 )
 from copmatch.errors import NotFoundError
-from copmatch.services.experts import ExpertQuery
+from copmatch.services.experts import Expert, ExpertQuery, nobody_known
 from copmatch.services.keys import ApiKey
 
 router = APIRouter(prefix="/v1", tags=["members"], dependencies=[Depends(member)])
@@ -32,7 +32,8 @@ def experts(body: ExpertsRequest, community: CommunityDep, key: MemberKey) -> di
     check_query(body, community.settings)
     query = ExpertQuery(body.text, body.limit, tuple(body.exclude), body.candidates)
     answers = community.answer_experts([query], asked_by=key.member_id)
-    return {"index_version": answers.index_version, "experts": [e.to_dict() for e in answers.results[0]]}
+    found = answers.results[0]
+    return {"index_version": answers.index_version, "nobody_known": nobody_known(found), "experts": dicts(found)}
 
 
 @router.post("/experts/batch", response_model=BatchExpertsResponse, summary="Experts for many queries")
@@ -48,9 +49,14 @@ def experts_batch(body: BatchExpertsRequest, community: CommunityDep, key: Membe
     return {
         "index_version": answers.index_version,
         "results": [
-            {"id": q.id, "experts": [e.to_dict() for e in found]} for q, found in zip(queries, answers.results)
+            {"id": q.id, "nobody_known": nobody_known(found), "experts": dicts(found)}
+            for q, found in zip(queries, answers.results)
         ],
     }
+
+
+def dicts(experts: list[Expert]) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in experts]
 
 
 @router.post("/feedback", status_code=201, summary="Did a suggested expert help with a question?")

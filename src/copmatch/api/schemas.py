@@ -29,7 +29,8 @@ class Strict(BaseModel):
 class ExpertsRequest(Strict):
     text: str = Field(
         min_length=1,
-        description=f"The topic or question, free text (at most max_query_chars, default {_DEFAULTS.max_query_chars}).",
+        description=f"The topic or question, free text, read whole (a long question or a pasted abstract is read "
+        f"in windows); at most api_max_query_chars, default {_DEFAULTS.api_max_query_chars:,} (413 beyond).",
         examples=["Our booster pump vibrates after a bearing change"],
     )
     limit: int = Field(
@@ -87,11 +88,15 @@ class FeedbackRequest(Strict):
 class ExpertsResponse(BaseModel):
     ok: bool = True
     index_version: str
+    nobody_known: bool = Field(
+        description="No member has topical evidence above knows_threshold: the members listed are only the closest."
+    )
     experts: list[Expert]
 
 
 class BatchResult(BaseModel):
     id: str
+    nobody_known: bool
     experts: list[Expert]
 
 

@@ -12,7 +12,7 @@ from copmatch.cli import render
 from copmatch.cli.common import JsonOption, open_community, print_json, state
 from copmatch.errors import CopmatchError
 from copmatch.services.batch_queries import read_queries
-from copmatch.services.experts import ExpertQuery
+from copmatch.services.experts import ExpertQuery, nobody_known
 
 BATCH_CHUNK = 64  # queries encoded per model call in --batch mode
 
@@ -33,7 +33,9 @@ def experts(
         for start in range(0, len(queries), BATCH_CHUNK):
             chunk = queries[start : start + BATCH_CHUNK]
             for query, found in zip(chunk, community.find_experts_batch(chunk)):
-                print_json({"id": query.id, "experts": [e.to_dict() for e in found]})
+                print_json(
+                    {"id": query.id, "nobody_known": nobody_known(found), "experts": [e.to_dict() for e in found]}
+                )
         return
     if text is None:
         raise CopmatchError(
@@ -41,7 +43,7 @@ def experts(
         )
     found = community.find_experts_batch([ExpertQuery(text, limit, exclude or (), candidate)])[0]
     if as_json:
-        print_json({"query": text, "experts": [e.to_dict() for e in found]})
+        print_json({"query": text, "nobody_known": nobody_known(found), "experts": [e.to_dict() for e in found]})
     else:
         render.console.print(render.experts_table(text, found))
 

@@ -42,6 +42,7 @@ def index_build(
                 "reused from cache": report.cached,
                 "time": f"{report.timings['total_s']:.2f} s ({report.passages_per_s:.0f} passages/s)",
                 "encoder": describe_encoder(community.embedder),
+                "ranker": describe_ranker(community.index_status()["manifest"].get("ranker", {})),
                 "path": report.path,
             },
         )
@@ -72,6 +73,7 @@ def index_status(
             **{f"indexed {k}": v for k, v in (manifest.get("counts") or {}).items()},
             "dense index": (manifest.get("dense") or {}).get("passages", {}).get("kind"),
             "encoder": manifest.get("encoder", {}).get("variant", "fp32 (unrecorded)"),
+            "ranker": describe_ranker(manifest.get("ranker", {})),
             "path": status["path"],
         }
     serving = status.get("serving")
@@ -91,6 +93,19 @@ def _exit_if_damaged(damage: list[str]) -> None:
             f"The current index snapshot is damaged ({len(damage)} problem(s)).",
             hint="Rebuild with: copmatch index build",
         )
+
+
+def describe_ranker(report: dict) -> str:
+    """One line on what ranks this community's experts and why (services/training.py)."""
+    if not report:
+        return "default formula (snapshot predates learned rankers)"
+    line = f"{report.get('serving')}: {report.get('why')}"
+    valid = report.get("validation_ndcg10")
+    if valid:
+        held_out = report.get("validation_questions")
+        line += f" (trained on {report.get('questions')} past questions; held-out latest {held_out}: "
+        line += f"nDCG@10 learned {valid['learned']:.3f} vs default {valid['default formula']:.3f})"
+    return line
 
 
 models_app = typer.Typer(help="ONNX exports of the embedding model: fast, torch-free queries.", no_args_is_help=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -45,14 +45,35 @@ def progress_bars() -> Iterator[RichProgress]:
         yield RichProgress(bars)
 
 
-def experts_table(query: str, experts: list[Expert]) -> Table:
-    table = Table(title=f"Who knows about: {escape(query)}", title_justify="left", show_lines=True)
+def experts_table(query: str, experts: list[Expert]) -> Group:
+    """Experts (members with topical evidence) first; members without it only under their own heading."""
+    known = [e for e in experts if e.has_evidence]
+    closest = [e for e in experts if not e.has_evidence]
+    parts: list[Any] = []
+    if known:
+        parts.append(_members_table(f"Who knows about: {escape(query)}", known, start=1))
+    else:
+        parts.append(f"[bold]Who knows about: {escape(query)}[/bold]")
+        parts.append(
+            "[yellow]Nobody here is known to know this:[/yellow] no member has an answer, document or profile "
+            "that matches it closely enough. The closest members are below; they may still point you on."
+        )
+    if closest:
+        title = "Closest, without matching evidence (active does not mean knows)" if known else "Closest members"
+        parts.append(_members_table(title, closest, start=len(known) + 1))
+    return Group(*parts)
+
+
+def _members_table(title: str, experts: list[Expert], start: int) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
-    table.add_column("member")
-    table.add_column("silo")
-    table.add_column("score", justify="right")
+    table.add_column("member", no_wrap=True)
+    table.add_column("silo", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("knows", justify="right", no_wrap=True)
+    table.add_column("active", justify="right", no_wrap=True)
     table.add_column("evidence (best first)")
-    for rank, expert in enumerate(experts, start=1):
+    for rank, expert in enumerate(experts, start=start):
         lines = [
             f"[bold]{escape(ev.title or ev.document_id)}[/bold] [dim]({escape(ev.role)}, {ev.score:.2f})[/dim]\n"
             f"  {escape(snippet(ev.snippet, 140))}"
@@ -65,6 +86,8 @@ def experts_table(query: str, experts: list[Expert]) -> Table:
             f"{escape(expert.name)}\n[dim]{escape(expert.member_id)}[/dim]",
             escape(expert.silo or "-"),
             f"{expert.score:.3f}",
+            f"{expert.knows:.2f}",
+            f"{expert.active:.2f}",
             "\n".join(lines) or "[dim]no direct evidence[/dim]",
         )
     return table

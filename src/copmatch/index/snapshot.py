@@ -39,6 +39,7 @@ BM25_DIR = "bm25"  # BM25 over passages (bm25s files, read with numpy)
 PROFILES_BM25_DIR = "profiles_bm25"  # BM25 over member profiles
 CORPUS = "corpus.npz"  # the corpus arrays (ranking/corpus.py)
 CATALOG = "catalog.sqlite"  # passage texts, for snippets
+LEARNED_RANKER = "ranker.json"  # the community's learned ranker, when one beat the default (ranking/learned.py)
 
 
 def new_version() -> str:

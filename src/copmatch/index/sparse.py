@@ -46,6 +46,13 @@ class _Scores:
         words = [w for w in TOKEN_PATTERN.findall(query.lower()) if w not in self.stopwords]
         return [self.vocab[s] for s in _STEMMER.stemWords(words) if s in self.vocab]
 
+    def postings(self, query: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(passages, scores) of each query term, a repeated term once per occurrence."""
+        return [
+            (self.indices[self.indptr[t] : self.indptr[t + 1]], self.data[self.indptr[t] : self.indptr[t + 1]])
+            for t in self.token_ids(query)
+        ]
+
     def scores(self, query: str) -> np.ndarray:
         ids = self.token_ids(query)
         if not ids:
@@ -96,3 +103,30 @@ class SparseIndex:
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return self.retriever.get_scores(tokens).astype(np.float32)[: self.size]
+
+    def scores_among(self, query: str, present: np.ndarray) -> np.ndarray:
+        """BM25 scores as if only the ``present`` items had been indexed (a past moment).
+
+        Each term's IDF is recomputed from the present items (bm25s' lucene IDF); document
+        lengths keep the full index's normalisation, a second-order effect.
+        """
+        if self._reader is None:
+            raise TypeError("scores_among reads a saved index: load it with SparseIndex.load")
+        n_now, n_all = float(present.sum()), float(self._reader.num_docs)
+        items, weights = [], []
+        for passages, scores in self._reader.postings(query):
+            here = present[passages]
+            df_now = float(here.sum())
+            if df_now == 0:
+                continue
+            scale = _lucene_idf(n_now, df_now) / _lucene_idf(n_all, float(len(passages)))
+            items.append(passages[here])
+            weights.append(scores[here] * scale)
+        if not items:
+            return np.zeros(self.size, dtype=np.float32)
+        out = np.bincount(np.concatenate(items), weights=np.concatenate(weights), minlength=self.size)
+        return out[: self.size].astype(np.float32)
+
+
+def _lucene_idf(n_docs: float, df: float) -> float:
+    return float(np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)))

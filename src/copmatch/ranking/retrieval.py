@@ -21,6 +21,7 @@ from copmatch.index.snapshot import (
     BM25_DIR,
     CATALOG,
     CORPUS,
+    LEARNED_RANKER,
     PASSAGE_VECTORS,
     PASSAGES_FAISS,
     PROFILE_VECTORS,
@@ -31,6 +32,8 @@ from copmatch.index.snapshot import (
 from copmatch.index.sparse import SparseIndex
 from copmatch.index.vectors import open_vectors
 from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
+from copmatch.ranking.history import query_cosines
+from copmatch.ranking.learned import LearnedRanker
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,10 @@ class Searcher:
         profile_vectors: np.ndarray,
         profile_sparse: SparseIndex,
         corpus: Corpus,
+        ranker: LearnedRanker | None = None,
     ) -> None:
         self.path = path
+        self.ranker = ranker  # the community's learned ranker; None: the default formula ranks
         self.manifest = manifest
         self.version: str = manifest["version"]
         self.dense_spec = DenseIndexSpec(**manifest["dense"]["passages"])
@@ -106,6 +111,7 @@ class Searcher:
                 profile_vectors=np.load(path / PROFILE_VECTORS),
                 profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
                 corpus=Corpus.load(path / CORPUS),
+                ranker=LearnedRanker.load(path / LEARNED_RANKER) if (path / LEARNED_RANKER).is_file() else None,
             )
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, sqlite3.Error) as exc:
             # Damage the cheap checks cannot see (a file rewritten with its old size, past the
@@ -139,8 +145,15 @@ class Searcher:
         dense_top_k: int,
         sparse_top_k: int,
         extra: np.ndarray | None = None,
+        combination: str = "max",
     ) -> PassageCandidates:
-        """Union of dense hits, BM25 hits and ``extra`` passages, each scored exactly both ways."""
+        """Union of dense hits, BM25 hits and ``extra`` passages, each scored exactly both ways.
+
+        ``query_vector`` is (dim,), or (n_windows, dim) for a query split into windows; each
+        window's dense hits are searched, and a passage's cosine combines the windows'
+        (``combination``, see ranking/history.query_cosines).
+        """
+        windows = np.atleast_2d(query_vector)  # (n_windows, dim)
         if self.corpus.n_passages == 0:
             empty = np.zeros(0)
             return PassageCandidates(empty.astype(np.int64), empty, empty)
@@ -150,16 +163,17 @@ class Searcher:
             # Exact search reads every vector anyway; reading them here keeps every cosine, so
             # the candidates need no second pass (and numpy's scan beats FAISS's single-query
             # heap for a few hundred neighbours).
-            cos_all = self.passage_vectors @ query_vector  # (n_passages,)
+            cos_all = query_cosines(windows, self.passage_vectors, combination)  # (n_passages,)
             flags = np.zeros(len(cos_all), dtype=bool)  # cheaper than sorting ids at this size
             for part in (_top_k(cos_all, dense_top_k), *parts):
                 flags[part] = True
             ids = np.flatnonzero(flags)
             cos = cos_all[ids]
         else:
-            found = self.dense.search(query_vector[None, :], dense_top_k)[1][0]
+            found = self.dense.search(windows.astype(np.float32), dense_top_k)[1].ravel()
             ids = np.unique(np.concatenate([found[found >= 0], *parts]).astype(np.int64))
-            cos = np.asarray(self.passage_vectors[ids]) @ query_vector  # approximate hits re-scored exactly
+            # approximate hits re-scored exactly
+            cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
         return PassageCandidates(ids, cos, bm25_all[ids])
 
     def bm25_scores(self, query_text: str) -> np.ndarray:
@@ -219,8 +233,8 @@ class Searcher:
             out[has_text] = normalise_rows(np.add.reduceat(vectors, starts, axis=0))
         return out
 
-    def profile_cosines(self, query_vector: np.ndarray) -> np.ndarray:
-        return self.profile_vectors @ query_vector  # (n_members,)
+    def profile_cosines(self, query_vector: np.ndarray, combination: str = "max") -> np.ndarray:
+        return query_cosines(np.atleast_2d(query_vector), self.profile_vectors, combination)  # (n_members,)
 
     def passage_texts(self, ids: list[int]) -> dict[int, str]:
         if not ids:

@@ -18,6 +18,7 @@ from copmatch.index.snapshot import (
     BM25_DIR,
     CATALOG,
     CORPUS,
+    LEARNED_RANKER,
     PASSAGE_VECTORS,
     PASSAGES_FAISS,
     PROFILE_VECTORS,
@@ -28,6 +29,7 @@ from copmatch.index.snapshot import (
 from copmatch.index.sparse import SparseIndex
 from copmatch.progress import NullProgress, Progress
 from copmatch.ranking.corpus import build_corpus, display_titles
+from copmatch.services.training import SnapshotArrays, build_training_set, learn_ranker
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -99,6 +101,8 @@ def _build(
     started = time.perf_counter()
     try:
         documents = list(store.documents())
+        helped, helped_contributions = feedback_evidence(store.feedback())
+        documents += helped
         members = store.members()
         tick = time.perf_counter()
         passages = _chunk(documents, embedder, settings)
@@ -140,11 +144,20 @@ def _build(
         # Bios name rare specialities ("surge vessels") that a dense vector of a long bio blurs.
         SparseIndex.build(profiles).save(building / PROFILES_BM25_DIR)
         corpus = build_corpus(
-            documents, np.array([p.document_row for p in passages], dtype=np.int32), members, store.contributions()
+            documents,
+            np.array([p.document_row for p in passages], dtype=np.int32),
+            members,
+            store.contributions() + helped_contributions,
         )
         corpus.save(building / CORPUS)
         _write_catalog(building / CATALOG, passages, documents)
         timings["index_s"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        ranker_report = _learn_ranker(
+            building, corpus, passage_vectors, profile_vectors, documents, cache_path, embedder, settings, progress
+        )
+        timings["learn_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - started
 
         counts = {
@@ -163,6 +176,8 @@ def _build(
             "counts": counts,
             "timings": timings,
             "dense": {"passages": dense_spec.to_dict()},
+            # What ranks this community's experts, and why (services/training.py).
+            "ranker": ranker_report,
             "chunking": {
                 "passage_tokens": settings.passage_tokens,
                 "overlap_tokens": settings.passage_overlap_tokens,
@@ -179,6 +194,64 @@ def _build(
     return BuildReport(
         version, path, len(documents), len(passages), len(members), encoded + profile_encoded, counts["cached"], timings
     )
+
+
+def feedback_evidence(records: list[dict]) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    """Each "helpful" feedback as evidence: the question the member helped with becomes a document
+    they offered knowledge on, so a close question finds them after the next build.
+
+    Undated on purpose: a feedback's timestamp is the wall clock, while imported histories carry
+    their own dates; dating it would move the community's "now" (activity features) to today.
+    "Not helpful" records are kept in the store but add nothing (a missed match is not anti-evidence).
+    """
+    documents, contributions = [], []
+    for record in records:
+        if record["helpful"]:
+            doc_id = f"feedback:{record['id']}"
+            documents.append(
+                {
+                    "id": doc_id,
+                    "kind": "feedback",
+                    "title": "",  # the question alone is embedded, like a query
+                    "body": record["query"],
+                    "tags": [],
+                    "parent_id": None,
+                    "accepted": False,
+                    "created_at": None,
+                }
+            )
+            contributions.append((record["member_id"], doc_id, "author"))
+    return documents, contributions
+
+
+def _learn_ranker(
+    building: Path,
+    corpus,
+    passage_vectors: np.ndarray,
+    profile_vectors: np.ndarray,
+    documents: list[dict],
+    cache_path: Path,
+    embedder: Encoder,
+    settings: Settings,
+    progress: Progress,
+) -> dict:
+    """Fit the community's ranker on its own history into the snapshot being built; its report."""
+    arrays = SnapshotArrays(
+        corpus,
+        passage_vectors,
+        SparseIndex.load(building / BM25_DIR, len(passage_vectors)),
+        profile_vectors,
+        SparseIndex.load(building / PROFILES_BM25_DIR, len(profile_vectors)),
+    )
+    cache = EmbeddingCache(cache_path, embedder.cache_key)
+    try:
+        train = build_training_set(arrays, documents, embedder, cache, settings, progress)
+    finally:
+        cache.close()
+    ranker, report = learn_ranker(train, settings)
+    if ranker is not None:
+        ranker.save(building / LEARNED_RANKER)
+    return report
 
 
 def _dense_spec(n_vectors: int, settings: Settings) -> DenseIndexSpec:
