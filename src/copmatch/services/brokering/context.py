@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from copmatch.ranking.retrieval import Searcher
-from copmatch.services.brokering.pair_model import History, MemberState, PairModel, cached_fit, member_state
+from copmatch.services.brokering.pair_model import Fitted, History, MemberState, PairModel, cached_fit, member_state
 from copmatch.services.graph import build_graph, interactions
 from copmatch.services.labels import Labeller, labeller_for
 from copmatch.services.topics import MemberTopics, member_topics
@@ -65,14 +65,23 @@ class BrokeringContext:
         )
 
     @functools.cached_property
+    def history(self) -> History:
+        return History.of(self.searcher.corpus, self.doc_vectors, self.facts, self.searcher.document_rows)
+
+    def fitted(self) -> Fitted:
+        """Which scorer serves this snapshot's suggestions and why: the pair model learned
+        from its history, or the hand-set formula (``pair_model.fit``); fitted once per
+        snapshot version and model settings."""
+        return cached_fit((str(self.searcher.path), self.searcher.version), self.history, self.settings)
+
+    @functools.cached_property
     def _pair_model(self) -> tuple[PairModel, MemberState] | None:
-        history = History.of(self.searcher.corpus, self.doc_vectors, self.facts, self.searcher.document_rows)
-        model = cached_fit((str(self.searcher.path), self.searcher.version), history, self.settings)
-        return None if model is None else (model, member_state(history, np.inf))
+        model = self.fitted().model
+        return None if model is None else (model, member_state(self.history, np.inf, self.settings))
 
     def pair_model(self) -> tuple[PairModel, MemberState] | None:
-        """The pair model learned from this snapshot's history and today's signals, or None
-        when the history is too short to learn from (``pair_model.py``)."""
+        """The learned pair model and today's signals, or None when the hand-set formula
+        serves (too little history, or learning did not beat it: ``fitted()``)."""
         return self._pair_model
 
     def silos(self) -> np.ndarray:

@@ -36,12 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from copmatch.ranking.corpus import ASKER, OFFERING_CLASSES, Corpus
 from copmatch.ranking.retrieval import normalise_rows
-from copmatch.services.topics import document_tags
+from copmatch.services.brokering.score import score_pairs
+from copmatch.services.topics import MemberTopics, document_tags
 from copmatch.settings import Settings
 
 # Time scales of activity: half-lives in posts of the community since, and in days.
@@ -104,7 +106,9 @@ class History:
             (np.ones(len(rows_), dtype=np.float32), (rows_, cols_)), shape=(corpus.n_docs, max(len(vocabulary), 1))
         )
         days = corpus.doc_days
-        return cls(corpus, doc_vectors, thread, parent, tags, days[corpus.contrib_doc], np.sort(days[np.isfinite(days)]))
+        return cls(
+            corpus, doc_vectors, thread, parent, tags, days[corpus.contrib_doc], np.sort(days[np.isfinite(days)])
+        )
 
     def cutoffs(self, shares: tuple[float, ...]) -> list[float]:
         """The days at the given shares of the dated documents (the community's clock)."""
@@ -127,6 +131,12 @@ class MemberState:
     since_last: np.ndarray  # (n_members,) log1p posts since their last dated contribution
     degree: np.ndarray  # (n_members,) log1p members dealt with
     met: sparse.csr_matrix  # (n_members, n_members) > 0 where two shared a thread
+    recent_asking: np.ndarray  # (n_members,) the hand-set formula's activity (intro_activity_*)
+    recent_offering: np.ndarray
+
+    def topics(self) -> MemberTopics:
+        """These signals as the hand-set formula of ``score.py`` reads them."""
+        return MemberTopics(self.topic, self.interest, self.expertise, self.recent_asking, self.recent_offering)
 
 
 def _unit_sparse(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -134,7 +144,7 @@ def _unit_sparse(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     return sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix
 
 
-def member_state(history: History, before: float) -> MemberState:
+def member_state(history: History, before: float, settings: Settings) -> MemberState:
     """Signals from the contributions dated before ``before`` (undated ones always count:
     standing knowledge, as old as one half-life); ``np.inf`` for today."""
     corpus = history.corpus
@@ -173,6 +183,13 @@ def member_state(history: History, before: float) -> MemberState:
         columns.append(np.bincount(member, weights=role.astype(np.float64), minlength=n))
         return np.log1p(np.stack(columns, axis=1))
 
+    # The hand-set formula's activity, on its own clock (services/topics.recency_weights).
+    if settings.intro_activity_clock == "posts":
+        ages, half_life = posts_age, settings.intro_activity_half_life_posts
+    else:
+        ages, half_life = days_age, settings.intro_activity_half_life_days
+    recent = np.where(np.isnan(ages), 0.5, 0.5 ** (np.maximum(np.nan_to_num(ages), 0.0) / half_life))
+
     last = np.full(n, np.inf)
     np.minimum.at(last, member[dated], posts_age[dated])
     since_last = np.log1p(np.where(np.isfinite(last), last, len(clock)))
@@ -194,6 +211,8 @@ def member_state(history: History, before: float) -> MemberState:
         since_last=since_last,
         degree=degree,
         met=met,
+        recent_asking=np.bincount(member, weights=asked * recent, minlength=n),
+        recent_offering=np.bincount(member, weights=offered * recent, minlength=n),
     )
 
 
@@ -228,7 +247,12 @@ def answered_after(history: History, after: float, until: float = np.inf) -> spa
     corpus = history.corpus
     day = history.contrib_day
     n, n_docs = corpus.n_members, corpus.n_docs
-    answering = np.isin(corpus.contrib_class, OFFERING_CLASSES) & (day >= after) & (day < until) & (history.parent[corpus.contrib_doc] >= 0)
+    answering = (
+        np.isin(corpus.contrib_class, OFFERING_CLASSES)
+        & (day >= after)
+        & (day < until)
+        & (history.parent[corpus.contrib_doc] >= 0)
+    )
     asking = corpus.contrib_class == ASKER
 
     # answerer x question (through their answers), and asker x question
@@ -245,39 +269,62 @@ def answered_after(history: History, after: float, until: float = np.inf) -> spa
 
 
 @dataclass(frozen=True)
+class LabelledPairs:
+    """Ordered pairs (asker, answerer) of members active before a cutoff who had not met:
+    every pair that met after it (1) and a seeded sample of those that did not (0)."""
+
+    state: MemberState
+    asker: np.ndarray
+    answerer: np.ndarray
+    y: np.ndarray
+
+
+def labelled_pairs(
+    history: History, cutoff: float, until: float, settings: Settings, rng: np.random.Generator
+) -> LabelledPairs | None:
+    """The pairs of one pseudo-cutoff, signals as of it; labels from [cutoff, until)."""
+    n = history.corpus.n_members
+    state = member_state(history, cutoff, settings)
+    members = np.flatnonzero(state.active)
+    if len(members) < 2:
+        return None
+    later = answered_after(history, cutoff, until)
+    later = later.multiply(state.active[:, None]).multiply(state.active[None, :]).tocsr()
+    pos_a, pos_b = later.nonzero()
+    fresh = (pos_a != pos_b) & (np.asarray(state.met[pos_a, pos_b]).ravel() == 0)
+    pos_a, pos_b = pos_a[fresh], pos_b[fresh]
+    # Negatives: random ordered pairs of active members that had not met and did not meet.
+    draw = min(settings.intro_model_negatives, len(members) * (len(members) - 1))
+    a = members[rng.integers(0, len(members), 2 * draw)]
+    b = members[rng.integers(0, len(members), 2 * draw)]
+    key = np.unique(a * n + b)
+    a, b = key // n, key % n
+    ok = (a != b) & (np.asarray(state.met[a, b]).ravel() == 0) & ~np.isin(key, pos_a * n + pos_b)
+    a, b = a[ok][:draw], b[ok][:draw]
+    y = np.concatenate([np.ones(len(pos_a)), np.zeros(len(a))])
+    return LabelledPairs(state, np.concatenate([pos_a, a]), np.concatenate([pos_b, b]), y)
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     x: np.ndarray
     y: np.ndarray
     positives: int  # distinct (asker, answerer) pairs learned from
 
 
-def training_set(history: History, settings: Settings, until: float = np.inf, shares: tuple[float, ...] | None = None) -> TrainingSet:
-    """Signals and labels at every pseudo-cutoff: every positive ordered pair and a seeded
-    sample of ``intro_model_negatives`` negatives per cutoff."""
+def training_set(history: History, settings: Settings, cutoffs: list[float], until: float = np.inf) -> TrainingSet:
+    """Signals and labels at every pseudo-cutoff (days): every positive ordered pair and a
+    seeded sample of ``intro_model_negatives`` negatives per cutoff."""
     rng = np.random.default_rng(settings.intro_model_seed)
     xs, ys, learned = [], [], set()
-    n = history.corpus.n_members
-    for cutoff in history.cutoffs(settings.intro_model_cutoffs if shares is None else shares):
-        state = member_state(history, cutoff)
-        members = np.flatnonzero(state.active)
-        if len(members) < 2:
+    for cutoff in cutoffs:
+        found = labelled_pairs(history, cutoff, until, settings, rng)
+        if found is None:
             continue
-        later = answered_after(history, cutoff, until)
-        later = later.multiply(state.active[:, None]).multiply(state.active[None, :]).tocsr()
-        pos_a, pos_b = later.nonzero()
-        fresh = (pos_a != pos_b) & (np.asarray(state.met[pos_a, pos_b]).ravel() == 0)
-        pos_a, pos_b = pos_a[fresh], pos_b[fresh]
-        # Negatives: random ordered pairs of active members that had not met and did not meet.
-        draw = min(settings.intro_model_negatives, len(members) * (len(members) - 1))
-        a = members[rng.integers(0, len(members), 2 * draw)]
-        b = members[rng.integers(0, len(members), 2 * draw)]
-        key = np.unique(a * n + b)
-        a, b = key // n, key % n
-        ok = (a != b) & (np.asarray(state.met[a, b]).ravel() == 0) & ~np.isin(key, pos_a * n + pos_b)
-        a, b = a[ok][:draw], b[ok][:draw]
-        xs.append(signals(state, np.concatenate([pos_a, a]), np.concatenate([pos_b, b])))
-        ys.append(np.concatenate([np.ones(len(pos_a)), np.zeros(len(a))]))
-        learned.update(zip(pos_a.tolist(), pos_b.tolist()))
+        xs.append(signals(found.state, found.asker, found.answerer))
+        ys.append(found.y)
+        positive = found.y == 1
+        learned.update(zip(found.asker[positive].tolist(), found.answerer[positive].tolist()))
     if not xs:
         return TrainingSet(np.zeros((0, len(SIGNALS))), np.zeros(0), 0)
     return TrainingSet(np.concatenate(xs), np.concatenate(ys), len(learned))
@@ -312,10 +359,7 @@ class PairModel:
         return (x - scaler.mean_) / scaler.scale_ * self.weights
 
 
-def fit(history: History, settings: Settings) -> PairModel | None:
-    """The model of this history, or None when it holds fewer than
-    ``intro_model_min_positives`` pairs that met after a pseudo-cutoff."""
-    data = training_set(history, settings)
+def _fitted(data: TrainingSet, settings: Settings) -> PairModel | None:
     if data.positives < settings.intro_model_min_positives or data.y.min(initial=1) == data.y.max(initial=0):
         return None
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=settings.intro_model_c, max_iter=1000))
@@ -323,7 +367,72 @@ def fit(history: History, settings: Settings) -> PairModel | None:
     return PairModel(pipeline, data.positives)
 
 
-_CACHE: OrderedDict[tuple, PairModel | None] = OrderedDict()
+@dataclass(frozen=True)
+class Validation:
+    """The held-out check: a model fitted on the earlier pseudo-cutoffs (labels only before
+    the last one) against the hand-set formula, both ranking the last one's pairs."""
+
+    positives: int  # pairs that met after the last pseudo-cutoff
+    model_ap: float  # average precision of the learned model's ranking
+    formula_ap: float  # average precision of the hand-set formula's ranking
+
+    @property
+    def learned_wins(self) -> bool:
+        return self.positives > 0 and self.model_ap > self.formula_ap
+
+
+def validate(history: History, settings: Settings) -> Validation | None:
+    """Does learning help in this community? None when there is no earlier history to fit."""
+    cutoffs = history.cutoffs(settings.intro_model_cutoffs)
+    if len(cutoffs) < 2:
+        return None
+    held_out = cutoffs[-1]
+    model = _fitted(training_set(history, settings, cutoffs[:-1], until=held_out), settings)
+    found = labelled_pairs(history, held_out, np.inf, settings, np.random.default_rng(settings.intro_model_seed + 1))
+    if model is None or found is None:
+        return None
+    learned = model.log_odds(signals(found.state, found.asker, found.answerer))
+    formula = score_pairs(
+        found.state.topics(),
+        found.asker,
+        found.answerer,
+        settings.intro_peer_weight,
+        settings.intro_similarity_power,
+    ).score
+    positives = int(found.y.sum())
+    if positives == 0:
+        return Validation(0, 0.0, 0.0)
+    return Validation(
+        positives, float(average_precision_score(found.y, learned)), float(average_precision_score(found.y, formula))
+    )
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What ``fit`` decided: the model that serves (None: the hand-set formula) and why."""
+
+    model: PairModel | None
+    validation: Validation | None
+    reason: str
+
+
+def fit(history: History, settings: Settings) -> Fitted:
+    """The model of this history, or the hand-set formula (model None) when the history
+    holds fewer than ``intro_model_min_positives`` pairs that met after a pseudo-cutoff,
+    or when a model fitted on the earlier pseudo-cutoffs ranks the last one's pairs no
+    better than the formula does (``validate``)."""
+    model = _fitted(training_set(history, settings, history.cutoffs(settings.intro_model_cutoffs)), settings)
+    if model is None:
+        return Fitted(None, None, f"fewer than {settings.intro_model_min_positives} pairs met after a pseudo-cutoff")
+    if not settings.intro_model_validate:
+        return Fitted(model, None, "learned (not validated)")
+    check = validate(history, settings)
+    if check is None or not check.learned_wins:
+        return Fitted(None, check, "the learned model ranked the latest pseudo-cutoff no better than the formula")
+    return Fitted(model, check, "learned: ranked the latest pseudo-cutoff better than the formula")
+
+
+_CACHE: OrderedDict[tuple, Fitted] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
 
@@ -332,7 +441,7 @@ def model_settings(settings: Settings) -> tuple:
     return tuple(getattr(settings, name) for name in sorted(vars(settings)) if name.startswith("intro_model_"))
 
 
-def cached_fit(key: tuple, history: History, settings: Settings) -> PairModel | None:
+def cached_fit(key: tuple, history: History, settings: Settings) -> Fitted:
     """``fit`` once per snapshot ``key`` and model settings, kept while the process runs."""
     key = (*key, model_settings(settings))
     with _CACHE_LOCK:

@@ -90,7 +90,11 @@ def candidate_pairs(context: BrokeringContext) -> ScoredPairs:
     learned = context.pair_model()
     if learned is not None:
         model, state = learned
-        pairs = replace(pairs, score=model.score(state, pairs.a, pairs.b)[0])
+        # The learned chance that they meet, times how close they are on their best reason
+        # to (a broker introduces people for a shared topic, not for being busy).
+        closeness = np.maximum(pairs.peer, np.maximum(pairs.a_asks_b, pairs.b_asks_a))
+        chance = model.score(state, pairs.a, pairs.b)[0]
+        pairs = replace(pairs, score=chance * closeness**settings.intro_model_closeness_power)
     return pairs
 
 
