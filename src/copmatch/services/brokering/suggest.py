@@ -1,9 +1,12 @@
 """Who should meet? Introductions between members of different silos who work on close
 topics and have never interacted, each with the topic and documents that show why.
 
-Candidates come from FAISS nearest neighbours (topic to topic, interest to expertise),
-never from all pairs; each is scored by the pair formula of ``score.py`` and moved by the
-broker's past decisions on similar pairs (``feedback.py``). The list is then built by
+Candidates come from FAISS nearest neighbours (topic to topic, interest to expertise);
+where the community's history taught a pair model (``pair_model.py``), every pair (up to
+``intro_model_all_pairs``) and the busiest members' pairs are candidates too. Each is scored
+by that model's chance that the two meet times their best topic cosine to
+``intro_model_closeness_power``, or else by the hand-set formula of ``score.py``, and moved
+by the broker's past decisions on similar pairs (``feedback.py``). The list is then built by
 maximal marginal relevance over pairs under a per-member cap (``diversity.py``), each
 pair explained as it comes up (``reasons.py``; a pair with no checkable shared topic is
 passed over), and stored for the broker's review (``review.py``).
@@ -143,6 +146,12 @@ def rank_suggestions(context: BrokeringContext, limit: int, per_member: int | No
     factor = decisions.factors(topic, settings)
     score = np.where(has_topic, pairs.score * factor, 0.0)
     reasons: dict[int, dict] = {}
+    fitted = context.fitted()
+    scored_by = (
+        f"pair model learned from {fitted.model.positives} pairs that met in this community's history"
+        if fitted.model is not None
+        else f"hand-set formula ({fitted.reason})"
+    )
 
     def explained(i: int) -> bool:
         if shared[i] is None:
@@ -154,6 +163,7 @@ def rank_suggestions(context: BrokeringContext, limit: int, per_member: int | No
                     "factor": round(float(factor[i]), 4),
                     "like": decisions.nearest(topic[i], settings),
                 }
+            found["scored_by"] = scored_by
             reasons[i] = found
         return found is not None
 
