@@ -15,10 +15,15 @@ not set by hand but learned, when suggestions are made, from the community's pas
   ``intro_model_c``) on every positive pair and a seeded sample of the negatives (sampling
   negatives shifts only the intercept, so the order of pairs is unchanged).
 
-A pair's score is the probability that either answers the other, from both directions'
-predictions on today's signals. Below ``intro_model_min_positives`` learned-from pairs
-the history says too little and the hand-set formula of ``score.py`` serves. Each fitted
-model is kept per snapshot (its version) and settings, so a serving process fits once.
+A pair's chance is the probability that either answers the other, from both directions'
+predictions on today's signals (``suggest.py`` multiplies it by the pair's best topic cosine
+to ``intro_model_closeness_power``, so a suggestion still rests on a shared topic). The
+model serves only where learning demonstrably helps (``fit``): the history must hold
+``intro_model_min_positives`` pairs that met after a pseudo-cutoff, and a model fitted on the
+earlier pseudo-cutoffs (labels only from before the last one) must rank the last one's
+pairs better (average precision) than the hand-set formula of ``score.py`` on the same as-of
+signals; otherwise the formula serves. Each fit is kept per snapshot (its version) and
+settings, so a serving process fits once.
 
 The signals (``SIGNALS``): how close the asker's questions are to the answerer's answers
 and documents, their overall topics, and their tags; each one's activity in the role at
