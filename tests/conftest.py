@@ -129,3 +129,13 @@ def coffee_built(build_once, embedder) -> Path:
         community.close()
 
     return build_once("coffee-40", build)
+
+
+@pytest.fixture(scope="session")
+def publications_built(build_once, tmp_path_factory, embedder) -> Community:
+    """A content-only community (members and their publications, no Q&A), built once (read-only use)."""
+    members, documents = DATA / "publication_members.jsonl", DATA / "publication_documents.jsonl"
+    built = build_once("publications", imported_and_built(embedder, members, documents))
+    community = open_community(private_copy(built, tmp_path_factory.mktemp("publications") / "data"), embedder)
+    yield community
+    community.close()
