@@ -284,6 +284,13 @@ class LabelledPairs:
     y: np.ndarray
 
 
+def _have_met(state: MemberState, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n,) bool: the two members of each pair had shared a thread (no pairs: empty)."""
+    if len(a) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(state.met[a, b]).ravel() > 0
+
+
 def labelled_pairs(
     history: History, cutoff: float, until: float, settings: Settings, rng: np.random.Generator
 ) -> LabelledPairs | None:
@@ -296,7 +303,7 @@ def labelled_pairs(
     later = answered_after(history, cutoff, until)
     later = later.multiply(state.active[:, None]).multiply(state.active[None, :]).tocsr()
     pos_a, pos_b = later.nonzero()
-    fresh = (pos_a != pos_b) & (np.asarray(state.met[pos_a, pos_b]).ravel() == 0)
+    fresh = (pos_a != pos_b) & (~_have_met(state, pos_a, pos_b))
     pos_a, pos_b = pos_a[fresh], pos_b[fresh]
     # Negatives: random ordered pairs of active members that had not met and did not meet.
     draw = min(settings.intro_model_negatives, len(members) * (len(members) - 1))
@@ -304,7 +311,7 @@ def labelled_pairs(
     b = members[rng.integers(0, len(members), 2 * draw)]
     key = np.unique(a * n + b)
     a, b = key // n, key % n
-    ok = (a != b) & (np.asarray(state.met[a, b]).ravel() == 0) & ~np.isin(key, pos_a * n + pos_b)
+    ok = (a != b) & (~_have_met(state, a, b)) & ~np.isin(key, pos_a * n + pos_b)
     a, b = a[ok][:draw], b[ok][:draw]
     y = np.concatenate([np.ones(len(pos_a)), np.zeros(len(a))])
     return LabelledPairs(state, np.concatenate([pos_a, a]), np.concatenate([pos_b, b]), y)
