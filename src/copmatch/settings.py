@@ -130,6 +130,11 @@ class Settings:
         60, "Answered past questions a community needs before a ranker is learned from its history."
     )
     learned_max_questions: int = _setting(1500, "Latest answered past questions used to train (older ones are left).")
+    learned_training_passages: int = _setting(
+        8192,
+        "Passages a training question is matched against at most: its closest by cosine and by BM25, half each "
+        "(bounds build time on large communities; every development dump is below it, so there all count).",
+    )
     learned_validation_share: float = _setting(
         0.2, "Latest share of the training questions held out to validate the learned ranker against the default."
     )
