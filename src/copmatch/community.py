@@ -113,11 +113,29 @@ class Community:
             advance = from_cumulative(progress.task("Reading dump", dump_size(Path(dump_dir))))
         return self.store.import_batch(read_dump(Path(dump_dir), advance))
 
-    def build_index(self, progress: Progress | None = None) -> BuildReport:
-        report = build_index(self.store, self.snapshots.root, self.cache_path, self.embedder, self.settings, progress)
+    def build_index(
+        self, progress: Progress | None = None, full: bool = False, ray_address: str | None = None
+    ) -> BuildReport:
+        """A new snapshot, derived from the previous one unless ``full`` (only new, changed and
+        deleted documents are re-chunked and encoded). ``ray_address``: chunk and encode on a
+        Ray cluster ("auto": the cluster this machine belongs to, or a local one; needs copmatch[ray])."""
+        embedder, chunk = self.embedder, None
+        if ray_address is not None:
+            from copmatch.embedding.ray_pipeline import RayPipeline
+
+            pipeline = RayPipeline(ray_address, self.embedder, self.settings)
+            embedder, chunk = pipeline.encoder, pipeline.chunk
+        report = build_index(
+            self.store, self.snapshots.root, self.cache_path, embedder, self.settings, progress, full=full, chunk=chunk
+        )
         self.serving.adopt_build_encoder(self.embedder)
         self.serving.current()  # switch this process to the new snapshot now
         return report
+
+    def delete_documents(self, document_ids: Sequence[str]) -> int:
+        """Delete documents (with their contributions) from the store; the next index build
+        drops them from every result. Unknown ids: NotFoundError, and nothing is deleted."""
+        return self.store.delete_documents(document_ids)
 
     def index_version(self) -> str | None:
         """The snapshot version queries are answered from now (None before the first build)."""

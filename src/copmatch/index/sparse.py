@@ -1,7 +1,7 @@
 """Lexical BM25 search: catches rare terms and acronyms dense vectors blur.
 
-bm25s builds the index (it computes every term's BM25 contribution per passage and saves
-them as a CSC matrix). Queries read those arrays with numpy alone: importing bm25s pulls
+The index is built from term counts (index/term_counts.py: bm25s's scores and file layout,
+plus the counts, so an incremental build updates it). Queries read the arrays with numpy alone: importing bm25s pulls
 in scipy and tqdm (~0.3 s), which a one-question CLI run should not pay. The query-side
 tokenisation repeats bm25s.tokenize exactly (lowercase, ``\\b\\w\\w+\\b``, the saved
 stopwords, the same Snowball stemmer); ``tests/test_fast_path.py`` checks the scores agree.
@@ -10,17 +10,17 @@ stopwords, the same Snowball stemmer); ``tests/test_fast_path.py`` checks the sc
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import Stemmer
 
+from copmatch.index.term_counts import EMPTY_TOKEN, TOKEN_PATTERN, TermCounts, stopwords
+
 _STEMMER = Stemmer.Stemmer("english")
-EMPTY_TOKEN = "\u2400empty"  # tokenize() splits on word characters, so never yields this
+__all__ = ["EMPTY_TOKEN", "TOKEN_PATTERN", "SparseIndex", "tokenize"]
 STOPWORDS_FILE = "stopwords.json"
-TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default
 # BM25 variants whose scores are fully in the saved matrix (others add a non-occurrence term).
 _PRECOMPUTED_METHODS = {"lucene", "robertson", "atire"}
 
@@ -32,45 +32,59 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
 
 class _Scores:
-    """A saved bm25s index read with numpy: vocabulary + per-term (passage, score) columns."""
+    """A saved index read with numpy: vocabulary + per-term (passage, score) columns."""
 
-    def __init__(self, path: Path) -> None:
-        self.vocab: dict[str, int] = json.loads((path / "vocab.index.json").read_text())
-        self.stopwords = frozenset(json.loads((path / STOPWORDS_FILE).read_text()))
-        self.data = np.load(path / "data.csc.index.npy")  # (nnz,) score of a term in a passage
-        self.indices = np.load(path / "indices.csc.index.npy")  # (nnz,) the passage
-        self.indptr = np.load(path / "indptr.csc.index.npy")  # (n_terms + 1,)
-        self.num_docs = int(json.loads((path / "params.index.json").read_text())["num_docs"])
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        stopwords: frozenset[str],
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+    ) -> None:
+        self.vocab = vocab
+        self.stopwords = stopwords
+        self.data = data  # (nnz,) score of a term in a passage
+        self.indices = indices  # (nnz,) the passage
+        self.indptr = indptr  # (n_terms + 1,)
+
+    @classmethod
+    def read(cls, path: Path) -> _Scores:
+        return cls(
+            json.loads((path / "vocab.index.json").read_text()),
+            frozenset(json.loads((path / STOPWORDS_FILE).read_text())),
+            np.load(path / "data.csc.index.npy"),
+            np.load(path / "indices.csc.index.npy"),
+            np.load(path / "indptr.csc.index.npy"),
+        )
 
     def token_ids(self, query: str) -> list[int]:
         words = [w for w in TOKEN_PATTERN.findall(query.lower()) if w not in self.stopwords]
         return [self.vocab[s] for s in _STEMMER.stemWords(words) if s in self.vocab]
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str, size: int) -> np.ndarray:
         ids = self.token_ids(query)
         if not ids:
-            return np.zeros(self.num_docs, dtype=np.float32)
+            return np.zeros(size, dtype=np.float32)
         # A repeated query term counts each time, as in bm25s.
         rows = np.concatenate([np.arange(self.indptr[t], self.indptr[t + 1]) for t in ids])
-        return np.bincount(self.indices[rows], weights=self.data[rows], minlength=self.num_docs).astype(np.float32)
+        return np.bincount(self.indices[rows], weights=self.data[rows], minlength=size).astype(np.float32)
 
 
 class SparseIndex:
-    def __init__(self, retriever, size: int, reader: _Scores | None = None) -> None:
-        self.retriever = retriever  # a bm25s.BM25 after build (None when loaded for queries)
+    def __init__(self, size: int, reader: _Scores, counts: TermCounts | None = None) -> None:
         self.size = size
         self._reader = reader
+        self.counts = counts  # after a build (a snapshot loaded for queries reads only the scores)
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> SparseIndex:
-        import bm25s
+        return cls.from_counts(TermCounts.from_texts(texts))
 
-        retriever = bm25s.BM25()
-        # bm25s needs a non-empty vocabulary and keeps ids only for non-empty rows, so empty
-        # texts (members with no bio) get a token no query can produce.
-        tokens = [row or [EMPTY_TOKEN] for row in tokenize(texts)] or [[EMPTY_TOKEN]]
-        retriever.index(tokens, show_progress=False)
-        return cls(retriever, len(texts))
+    @classmethod
+    def from_counts(cls, counts: TermCounts) -> SparseIndex:
+        reader = _Scores(counts.vocab, stopwords(), counts.scores(), counts.rows, counts.indptr)
+        return cls(counts.n_rows, reader, counts)
 
     @classmethod
     def load(cls, path: Path, size: int) -> SparseIndex:
@@ -78,21 +92,15 @@ class SparseIndex:
         params = json.loads((Path(path) / "params.index.json").read_text())
         if params.get("method") not in _PRECOMPUTED_METHODS:
             raise ValueError(f"{path}: BM25 method {params.get('method')!r} is not precomputed in the saved matrix")
-        return cls(None, size, _Scores(Path(path)))
+        return cls(size, _Scores.read(Path(path)))
 
     def save(self, path: Path) -> None:
-        from bm25s.stopwords import STOPWORDS_EN
-
-        self.retriever.save(str(path), show_progress=False)
-        (Path(path) / STOPWORDS_FILE).write_text(json.dumps(sorted(STOPWORDS_EN)))
+        if self.counts is None:
+            raise ValueError("only a built index can be saved")
+        self.counts.save(path)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every item for the query, (size,) float32."""
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
-        if self._reader is not None:
-            return self._reader.scores(query)[: self.size]
-        tokens = tokenize([query])[0]
-        if not tokens:
-            return np.zeros(self.size, dtype=np.float32)
-        return self.retriever.get_scores(tokens).astype(np.float32)[: self.size]
+        return self._reader.scores(query, self.size)[: self.size]

@@ -87,8 +87,31 @@ def build_corpus(
     doc_row = {d["id"]: i for i, d in enumerate(documents)}
     member_row = {m["id"]: i for i, m in enumerate(members)}
     accepted = {d["id"]: bool(d["accepted"]) for d in documents}
+    contrib_doc, contrib_member, contrib_class = contribution_arrays(contributions, doc_row, member_row, accepted)
+    return Corpus(
+        doc_ids=np.array([d["id"] for d in documents], dtype=str),
+        doc_titles=np.array(display_titles(documents), dtype=str),
+        doc_kinds=np.array([d["kind"] for d in documents], dtype=str),
+        doc_days=np.array([day_number(d.get("created_at")) for d in documents], dtype=np.float64),
+        passage_doc=passage_doc.astype(np.int32),
+        member_ids=np.array([m["id"] for m in members], dtype=str),
+        member_names=np.array([m["name"] for m in members], dtype=str),
+        member_silos=np.array([m.get("silo") or "" for m in members], dtype=str),
+        contrib_member=contrib_member,
+        contrib_doc=contrib_doc,
+        contrib_class=contrib_class,
+        doc_ptr=document_pointers(contrib_doc, len(documents)),
+    )
 
-    # Keep the strongest evidence class per (member, document) pair.
+
+def contribution_arrays(
+    contributions: list[tuple[str, str, str]],
+    doc_row: dict[str, int],
+    member_row: dict[str, int],
+    accepted: dict[str, bool],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(doc, member, class) of each (document, member) pair with its strongest evidence class,
+    sorted by document then member. Contributions to unknown members or documents are dropped."""
     best: dict[tuple[int, int], int] = {}
     for member_id, document_id, role in contributions:
         if member_id in member_row and document_id in doc_row:
@@ -96,23 +119,18 @@ def build_corpus(
             cls = evidence_class(role, accepted[document_id])
             best[key] = min(cls, best.get(key, OTHER + 1))
     keys = sorted(best)
-    contrib_doc = np.array([k[0] for k in keys], dtype=np.int32)
-    doc_ptr = np.zeros(len(documents) + 1, dtype=np.int64)
-    np.add.at(doc_ptr, contrib_doc.astype(np.int64) + 1, 1)
-    return Corpus(
-        doc_ids=np.array([d["id"] for d in documents], dtype=str),
-        doc_titles=np.array(display_titles(documents), dtype=str),
-        doc_kinds=np.array([d["kind"] for d in documents], dtype=str),
-        doc_days=np.array([_days(d.get("created_at")) for d in documents], dtype=np.float64),
-        passage_doc=passage_doc.astype(np.int32),
-        member_ids=np.array([m["id"] for m in members], dtype=str),
-        member_names=np.array([m["name"] for m in members], dtype=str),
-        member_silos=np.array([m.get("silo") or "" for m in members], dtype=str),
-        contrib_member=np.array([k[1] for k in keys], dtype=np.int32),
-        contrib_doc=contrib_doc,
-        contrib_class=np.array([best[k] for k in keys], dtype=np.int8),
-        doc_ptr=np.cumsum(doc_ptr),
+    return (
+        np.array([k[0] for k in keys], dtype=np.int32),
+        np.array([k[1] for k in keys], dtype=np.int32),
+        np.array([best[k] for k in keys], dtype=np.int8),
     )
+
+
+def document_pointers(contrib_doc: np.ndarray, n_docs: int) -> np.ndarray:
+    """(n_docs + 1,) int64: contributions of document d are [ptr[d], ptr[d + 1])."""
+    ptr = np.zeros(n_docs + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(contrib_doc.astype(np.int64), minlength=n_docs))
+    return ptr
 
 
 def display_titles(documents: list[dict]) -> list[str]:
@@ -121,7 +139,7 @@ def display_titles(documents: list[dict]) -> list[str]:
     return [d["title"] or titles.get(d.get("parent_id") or "", "") for d in documents]
 
 
-def _days(timestamp: str | None) -> float:
+def day_number(timestamp: str | None) -> float:
     if not timestamp:
         return float("nan")
     value = np.datetime64(timestamp.replace("Z", "").split("+")[0], "s")

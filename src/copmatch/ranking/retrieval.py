@@ -5,7 +5,6 @@ Immutable once opened, so many threads may query it while a rebuild prepares the
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,9 @@ from copmatch.errors import IndexMismatchError
 from copmatch.index.dense import DenseIndex, DenseIndexSpec
 from copmatch.index.snapshot import (
     BM25_DIR,
-    CATALOG,
     CORPUS,
+    PASSAGE_TEXT_OFFSETS,
+    PASSAGE_TEXTS,
     PASSAGE_VECTORS,
     PASSAGES_FAISS,
     PROFILE_VECTORS,
@@ -27,6 +27,7 @@ from copmatch.index.snapshot import (
     read_manifest,
 )
 from copmatch.index.sparse import SparseIndex
+from copmatch.index.texts import TextReader
 from copmatch.index.vectors import open_vectors
 from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
 
@@ -70,7 +71,7 @@ class Searcher:
         self.doc_passage_ptr = np.searchsorted(corpus.passage_doc, np.arange(corpus.n_docs + 1))
         self._member_order = np.argsort(corpus.contrib_member, kind="stable")
         self._member_ptr = np.searchsorted(corpus.contrib_member[self._member_order], np.arange(corpus.n_members + 1))
-        self._catalog = sqlite3.connect(f"file:{path / CATALOG}?mode=ro", uri=True, check_same_thread=False)
+        self._texts = TextReader(path / PASSAGE_TEXTS, path / PASSAGE_TEXT_OFFSETS)
 
     @classmethod
     def open(
@@ -99,7 +100,7 @@ class Searcher:
         )
 
     def close(self) -> None:
-        self._catalog.close()
+        self._texts.close()
 
     @property
     def dense(self) -> DenseIndex:
@@ -205,11 +206,7 @@ class Searcher:
         return self.profile_vectors @ query_vector  # (n_members,)
 
     def passage_texts(self, ids: list[int]) -> dict[int, str]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._catalog.execute(f"SELECT row, text FROM passages WHERE row IN ({marks})", ids)
-        return dict(rows.fetchall())
+        return self._texts.texts(ids)
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:
