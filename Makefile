@@ -21,7 +21,7 @@ demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/copmatch --data-dir copmatch-data demo
 
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -1,9 +1,9 @@
 """HTTP API under load: throughput and latency, then again while an index rebuild runs.
 
-    .venv/bin/python benchmarks/api_load.py [--clients 16] [--seconds 30] [--rate 60] [--no-compare]
+    python -m benchmarks.api_load [--clients 16] [--seconds 30] [--rate 60] [--no-compare]
 
 Imports the sample community into a work dir, starts `copmatch serve` on loopback, and
-drives concurrent expert queries from a separate process (benchmarks/load_driver.py).
+drives concurrent expert queries from a separate process (benchmarks/lib/load_driver.py).
 Phase 1, saturating: every client sends its next query as soon as the last is answered,
 which measures capacity. Phase 2, paced: ``--rate`` queries/s in all (Poisson arrivals),
 latency counted from when each was due; this is the issue's "sustains 60 requests/s at
@@ -33,10 +33,10 @@ from dataclasses import dataclass, replace
 import httpx
 import typer
 
+from benchmarks.lib.communities import open_built, unlink_shared_cache
+from benchmarks.lib.results import HERE, record
 from copmatch import Community, Settings
-from copmatch.sample import documents_path, members_path, questions
-from copmatch.services.keys import create_key
-from results import HERE, record
+from copmatch.sample import questions
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "api_load"
@@ -125,13 +125,13 @@ def drive(
     admin_key: str | None = None,
 ) -> dict:
     """Run load_driver.py against ``base``: saturating, or paced at ``rate`` requests/s in all."""
-    args = [sys.executable, str(HERE / "load_driver.py"), base, key]
+    args = [sys.executable, "-m", "benchmarks.lib.load_driver", base, key]
     args += ["--clients", str(clients), "--seconds", str(seconds)]
     if rate is not None:
         args += ["--rate", str(rate)]
     if until_job:
         args += ["--until-job", until_job, "--admin-key", admin_key or ""]
-    out = subprocess.run(args, input=json.dumps(texts), capture_output=True, text=True, check=True)
+    out = subprocess.run(args, input=json.dumps(texts), capture_output=True, text=True, check=True, cwd=HERE.parent)
     return json.loads(out.stdout)
 
 
@@ -144,11 +144,9 @@ def main(
     encoder: str = typer.Option("fp32", help="Encoder of the index and queries: fp32 (default) or int8 (opt-in)."),
 ) -> None:
     shutil.rmtree(WORK, ignore_errors=True)
-    community = Community(WORK, Settings(encoder_variant=encoder))
-    community.import_jsonl(members_path(), documents_path())
-    community.ensure_encoder_exported()  # the server answers with the torch-free ONNX encoder, as after `demo`
-    community.build_index()
-    keys = {role: create_key(community.store, role)[1] for role in ("member", "admin")}
+    # The server answers with the torch-free ONNX encoder, as after `make demo`.
+    community = open_built(WORK, settings=Settings(encoder_variant=encoder))
+    keys = {role: community.create_key(role)[1] for role in ("member", "admin")}
     texts = [q["text"] for q in questions()]
     texts += [t.split(".")[0] for t in texts]  # short variants too
     bare_rate = bare_encoder_rate(community, texts)
@@ -170,7 +168,7 @@ def main(
         saturating = drive(base, keys["member"], texts, clients, seconds)
         paced = drive(base, keys["member"], texts, clients, seconds, rate=rate)
 
-        shutil.rmtree(WORK / "cache", ignore_errors=True)  # make the rebuild do real encoding work
+        unlink_shared_cache(WORK)  # make the rebuild do real encoding work
         admin = {"X-API-Key": keys["admin"]}
         httpx.post(f"{base}/v1/admin/import", json={"documents": [NEW_DOCUMENT]}, headers=admin, timeout=30)
         before_version = httpx.get(f"{base}/health/ready").json()["index_version"]

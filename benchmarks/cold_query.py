@@ -1,6 +1,6 @@
 """Cold CLI query: `copmatch experts "..."` from process start to printed answer, torch vs ONNX.
 
-    .venv/bin/python benchmarks/cold_query.py [--rounds 7]
+    python -m benchmarks.cold_query [--rounds 7]
 
 Prepares the sample community once (import, ONNX export, index build; the embedding cache
 is kept between runs), then a copy of it without the export. Each round runs, in turn:
@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from copmatch import Community, Settings
-from copmatch.sample import documents_path, members_path
-from results import HERE, record
+from benchmarks.lib.communities import open_built
+from benchmarks.lib.results import HERE, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "cold_query"
@@ -42,15 +41,10 @@ LAUNCHER = (
 
 def prepare() -> tuple[Path, Path]:
     onnx_dir, torch_dir = WORK / "onnx", WORK / "torch"
-    community = Community(onnx_dir, Settings())
-    if community.index_version() is None:
-        community.import_jsonl(members_path(), documents_path())
-    community.ensure_encoder_exported()
-    community.build_index()
-    community.close()
+    open_built(onnx_dir).close()
     shutil.rmtree(torch_dir, ignore_errors=True)
     # The same store and snapshot, without the export: queries must load torch.
-    shutil.copytree(onnx_dir, torch_dir, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(onnx_dir, torch_dir, ignore=shutil.ignore_patterns("models", "cache"))
     return onnx_dir, torch_dir
 
 

@@ -1,6 +1,6 @@
 """fp32 vs int8 ONNX encoders: build throughput, and how far int8 moves the expert rankings.
 
-    .venv/bin/python benchmarks/encoder_quantization.py [--dump beer --dump coffee --dump history-meta]
+    python -m benchmarks.encoder_quantization [--dump beer --dump coffee --dump history-meta]
 
 Exports the bundled model (fp32 + int8) into benchmarks/.work/encoder_quantization/models
 once. Throughput: the passages of the first dump's history are encoded by each encoder in
@@ -24,13 +24,14 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from benchmarks.lib.expert_metrics import per_question
+from benchmarks.lib.expert_setup import Prepared, prepare
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
+from benchmarks.lib.stats import paired_difference
 from copmatch import Settings
 from copmatch.embedding.encoder import Embedder
 from copmatch.embedding.export import export_model
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, exports
-from expert_metrics import per_question
-from expert_setup import Prepared, prepare
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "encoder_quantization"
@@ -73,12 +74,6 @@ def throughput(texts: list[str], encoders: dict[str, object], batch_size: int, s
     ]
 
 
-def paired_interval(diff: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(n_boot)]
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def compare(dump: str, fp32: tuple, int8: tuple, truths: list) -> tuple[dict, list[dict]]:
     (rank_a, score_a), (rank_b, score_b) = fp32, int8
     top1 = np.mean([a[:1] == b[:1] for a, b in zip(rank_a, rank_b)])
@@ -97,7 +92,7 @@ def compare(dump: str, fp32: tuple, int8: tuple, truths: list) -> tuple[dict, li
     for metric in METRICS:
         a, b = values["fp32"][metric], values["int8"][metric]
         keep = ~(np.isnan(a) | np.isnan(b))
-        low, high = paired_interval(b[keep] - a[keep])
+        _, low, high = paired_difference(b[keep], a[keep])
         quality.append(
             {
                 "dump": dump,

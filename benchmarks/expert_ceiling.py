@@ -1,6 +1,6 @@
 """How far can the ranker go on these data? An ORACLE search of its settings on the test questions.
 
-    nice -n 19 .venv/bin/python benchmarks/expert_ceiling.py [--dump beer ...] [--budget 500]
+    nice -n 19 python -m benchmarks.expert_ceiling [--dump beer ...] [--budget 500]
 
 For each dump, the 70% split (expert_finding.py's protocol) and the development splits
 (history shares 0.6 and 0.8) are prepared once and retrieved once; the ranker's named
@@ -22,16 +22,22 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from benchmarks.expert_finding import baseline_rankings, retrieve_all, variant_rankings
+from benchmarks.lib.expert_baselines import Baselines
+from benchmarks.lib.expert_ceiling_report import (
+    ceiling_rows,
+    oracle_settings_rows,
+    ratio_rows,
+    signal_rows,
+    tuning_rows,
+)
+from benchmarks.lib.expert_metrics import per_question
+from benchmarks.lib.expert_search import SplitScorer, Trial, search
+from benchmarks.lib.expert_setup import answer_bodies, prepare, rank_ids
+from benchmarks.lib.expert_signals import History, history, signals, tune_half_life
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
 from copmatch import Settings
 from copmatch.embedding.encoder import Embedder
-from expert_baselines import Baselines
-from expert_ceiling_report import ceiling_rows, oracle_settings_rows, ratio_rows, signal_rows, tuning_rows
-from expert_finding import baseline_rankings, retrieve_all, variant_rankings
-from expert_metrics import per_question
-from expert_search import SplitScorer, Trial, search
-from expert_setup import answer_bodies, prepare, rank_ids
-from expert_signals import History, history, signals, tune_half_life
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "expert_ceiling"

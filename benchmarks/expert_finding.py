@@ -1,6 +1,6 @@
 """Expert-finding quality on real StackExchange dumps: copmatch against baselines, with ablations.
 
-    .venv/bin/python benchmarks/expert_finding.py [--dump beer --dump coffee --dump history-meta]
+    python -m benchmarks.expert_finding [--dump beer --dump coffee --dump history-meta]
                                                   [--quick] [--no-sweep]
 
 The temporal protocol (shared/data/README.md, expert_data.py): the history (posts before the
@@ -21,13 +21,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from copmatch import Settings
-from copmatch.embedding.encoder import Embedder
-from copmatch.ranking.scores import member_priors
-from copmatch.services.experts import Retrieved, retrieve, score_members
-from expert_baselines import Baselines
-from expert_metrics import per_question
-from expert_report import (
+from benchmarks.lib.expert_baselines import Baselines
+from benchmarks.lib.expert_metrics import per_question
+from benchmarks.lib.expert_report import (
     COPMATCH,
     Systems,
     acceptance_rows,
@@ -37,9 +33,13 @@ from expert_report import (
     system_rows,
     variant_rows,
 )
-from expert_setup import Prepared, answer_bodies, prepare, rank_ids
-from expert_variants import ABLATIONS, QUICK_SWEEP, SWEEP, sweep_variants
-from results import HERE, SHARED_DUMPS, record
+from benchmarks.lib.expert_setup import Prepared, answer_bodies, prepare, rank_ids
+from benchmarks.lib.expert_variants import ABLATIONS, QUICK_SWEEP, SWEEP, sweep_variants
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
+from copmatch import Settings
+from copmatch.embedding.encoder import Embedder
+from copmatch.ranking.scores import member_priors
+from copmatch.services.experts import Retrieved, retrieve, score_members
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "expert_finding"

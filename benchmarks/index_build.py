@@ -1,6 +1,6 @@
 """Index build cost: first build, unchanged rebuild, and the pipeline against the bare encoder.
 
-    .venv/bin/python benchmarks/index_build.py [--dump beer]
+    python -m benchmarks.index_build [--dump beer]
 
 Imports a development dump into a fresh data dir, builds the index twice (the second
 build must re-encode nothing), then encodes the same passage texts with the bare
@@ -16,9 +16,9 @@ import time
 
 import typer
 
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
 from copmatch import Community, Settings
 from copmatch.embedding.encoder import Embedder
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 

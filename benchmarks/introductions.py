@@ -1,6 +1,6 @@
 """Do suggested introductions predict who actually meets? Precision@K on a temporal split.
 
-    .venv/bin/python benchmarks/introductions.py [--dump beer ...] [--history-share 0.7 ...]
+    python -m benchmarks.introductions [--dump beer ...] [--history-share 0.7 ...]
 
 For each StackExchange dump and history share: import only the history, with the
 expert-finding benchmark's temporal split (expert_data.split_dump: the posts before the
@@ -29,13 +29,13 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from benchmarks.lib.expert_data import split_dump
+from benchmarks.lib.results import HERE, SHARED_DUMPS, record
 from copmatch import Community, Settings
 from copmatch.embedding.encoder import Embedder
 from copmatch.ingest.stackexchange import read_dump
 from copmatch.services.brokering.suggest import candidate_pairs
 from copmatch.services.graph import ANSWERED, interactions, load_graph, pair
-from expert_data import split_dump
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "introductions"

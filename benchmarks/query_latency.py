@@ -1,6 +1,6 @@
 """Warm query latency of the library call, split into its steps, next to the physical limit.
 
-    .venv/bin/python benchmarks/query_latency.py [--community sample --community beer] [--repeats 30]
+    python -m benchmarks.query_latency [--community sample --community beer] [--repeats 30]
 
 For each community (the shipped sample, or a development dump) the index is built once with
 the ONNX fp32 encoder (the embedding cache is kept between runs). Then, for every query and
@@ -19,7 +19,6 @@ repeat, in one process and interleaved so that machine load hits every figure al
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from typing import Annotated
@@ -27,31 +26,15 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from copmatch import Community, Settings
-from copmatch.sample import documents_path, members_path, questions
+from benchmarks.lib.communities import open_built
+from benchmarks.lib.results import HERE, record
+from copmatch import Community
+from copmatch.sample import questions
 from copmatch.services.experts import ExpertQuery, rank_experts, retrieve, score_members
-from results import HERE, SHARED_DUMPS, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "query_latency"
 LIMIT = 10
-
-
-def open_built(name: str) -> Community:
-    cache = WORK / name / "cache" / "embeddings.sqlite"
-    shared = HERE / ".work" / "index_build" / name / "cache" / "embeddings.sqlite"
-    if not cache.is_file() and shared.is_file():  # the same fp32 vectors: no need to encode again
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared, cache)
-    community = Community(WORK / name, Settings())
-    if community.index_version() is None:
-        if name == "sample":
-            community.import_jsonl(members_path(), documents_path())
-        else:
-            community.import_stackexchange(SHARED_DUMPS / name)
-    community.ensure_encoder_exported()
-    community.build_index()
-    return community
 
 
 def queries_for(name: str, community: Community, n: int) -> list[str]:
@@ -162,7 +145,7 @@ def main(
     community = community or ["sample", "beer"]
     rows, summaries, timings = [], [], {}
     for name in community:
-        built = open_built(name)
+        built = open_built(WORK / name, name)
         texts = queries_for(name, built, queries)
         samples = measure(built, texts, repeats)
         step_rows, summary = summarise(name, built, samples)

@@ -1,6 +1,6 @@
 """Dense search at 100k and 1M passages: every index type copmatch offers, against exact search.
 
-    .venv/bin/python benchmarks/scale.py [--size 100000 --size 1000000] [--queries 200]
+    python -m benchmarks.scale [--size 100000 --size 1000000] [--queries 200]
 
 The vectors are synthetic, clustered like a community's passages: topics around a shared
 direction (sentence embeddings are anisotropic), threads inside topics, passages around
@@ -9,7 +9,7 @@ chunks into a memory-mapped .npy under benchmarks/.work/scale (reused between ru
 queries come from the same threads but are not in the index. Exact top-10 (IndexFlatIP,
 all threads, batched) is the ground truth. Each index type is built here (build time,
 file size) through ``DenseIndex.build`` with the spec ``choose_spec`` would give, saved, and
-served by a fresh process (benchmarks/scale_serve.py) that reports its own load time and
+served by a fresh process (benchmarks/lib/scale_serve.py) that reports its own load time and
 RSS, single-query latency p50/p95 and recall@10, index-only and after the Searcher's exact
 re-scoring of ``dense_top_k`` candidates read from the full-precision vectors file.
 """
@@ -28,9 +28,9 @@ import faiss
 import numpy as np
 import typer
 
+from benchmarks.lib.results import HERE, record
 from copmatch import Settings
 from copmatch.index.dense import DenseIndex, DenseIndexSpec, choose_spec
-from results import HERE, record
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "scale"
@@ -106,7 +106,8 @@ def build(kind: str, vectors: np.ndarray, settings: Settings, work: Path) -> tup
 def serve(kind: str, work: Path, vectors_path: Path, nprobes: list[int], top_k: int) -> dict:
     argv = [
         sys.executable,
-        str(HERE / "scale_serve.py"),
+        "-m",
+        "benchmarks.lib.scale_serve",
         str(work / f"{kind}.faiss"),
         str(work / f"{kind}.spec.json"),
         str(work / "queries.npy"),
@@ -117,7 +118,7 @@ def serve(kind: str, work: Path, vectors_path: Path, nprobes: list[int], top_k: 
     ]
     for probes in nprobes:
         argv += ["--nprobe", str(probes)]
-    result = subprocess.run(argv, capture_output=True, text=True, check=True)
+    result = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=HERE.parent)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,17 @@ def dump_dir(name: str) -> Path:
     if not (path / "Posts.xml").is_file():
         pytest.skip(f"development dump {path} is not present (../shared beside the repo)")
     return path
+
+
+def small_dump(source, target, questions: int = 40):
+    """The first QUESTIONS questions of a real dump with their answers, as a dump folder."""
+    lines = (source / "Posts.xml").read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    rows = [(line, ET.fromstring(line.strip()).attrib) for line in lines if line.strip().startswith("<row")]
+    kept_questions = {a["Id"] for _, a in rows if a.get("PostTypeId") == "1"}
+    kept_questions = set(sorted(kept_questions, key=int)[:questions])
+    kept = [line for line, a in rows if a["Id"] in kept_questions or a.get("ParentId") in kept_questions]
+    target.mkdir(parents=True)
+    (target / "Posts.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "".join(kept) + "</posts>\n"
+    )
+    return target

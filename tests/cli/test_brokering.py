@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from copmatch.cli.app import app
-from tests.support import dump_dir, open_community
+from tests.conftest import private_copy
 
 runner = CliRunner()
 
@@ -90,30 +90,8 @@ def test_practices_like_and_silos(sample_dir):
     assert refused.exit_code == 2 and "were imported" in refused.output
 
 
-def small_dump(source, target, questions: int = 40):
-    """The first QUESTIONS questions of a real dump with their answers, as a dump folder."""
-    import xml.etree.ElementTree as ET
-
-    lines = (source / "Posts.xml").read_text(encoding="utf-8-sig").splitlines(keepends=True)
-    rows = [(line, ET.fromstring(line.strip()).attrib) for line in lines if line.strip().startswith("<row")]
-    kept_questions = {a["Id"] for _, a in rows if a.get("PostTypeId") == "1"}
-    kept_questions = set(sorted(kept_questions, key=int)[:questions])
-    kept = [line for line, a in rows if a["Id"] in kept_questions or a.get("ParentId") in kept_questions]
-    target.mkdir(parents=True)
-    (target / "Posts.xml").write_text(
-        '<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "".join(kept) + "</posts>\n"
-    )
-    return target
-
-
-@pytest.mark.slow  # encodes ~150 real posts: 6 s alone, 25 s under a loaded suite
-def test_every_command_on_an_imported_dump(tmp_path, embedder):
-    dump = small_dump(dump_dir("coffee"), tmp_path / "dump")
-    data = tmp_path / "data"
-    community = open_community(data, embedder)  # the session model: building needs the encoder
-    community.import_stackexchange(dump)
-    community.build_index()
-    community.close()
+def test_every_command_on_an_imported_dump(coffee_built, tmp_path):
+    data = private_copy(coffee_built, tmp_path / "data")
 
     silos = run_json(data, "silos", "infer")
     assert silos["source"].startswith("inferred:louvain") and silos["silos"]

@@ -44,18 +44,20 @@ def only_data_dir_exports(monkeypatch):
     monkeypatch.setattr(models_module, "project_models_dir", lambda: None)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, embedder) -> Path:
-    """fp32 + int8 exports written once through the CLI; tests copy the models/ folder."""
-    embedder.encode(["load torch before the export, as the session does anyway"])
-    data_dir = tmp_path_factory.mktemp("exported")
+def export_through_the_cli(data_dir: Path) -> None:
     handlers = list(logging.root.handlers)
     result = CliRunner().invoke(app, ["--data-dir", str(data_dir), "models", "export", "--int8", "--json"])
     assert result.exit_code == 0, result.output
     assert logging.root.handlers == handlers  # the quantizer's logging leaves no trace in the process
     manifest = json.loads(result.output)
     assert set(manifest["variants"]) == {"fp32", "int8"}
-    return data_dir / "models"
+
+
+@pytest.fixture(scope="module")
+def exported(build_once, embedder) -> Path:
+    """fp32 + int8 exports written once through the CLI; tests copy the models/ folder."""
+    embedder.encode(["load torch before the export, as the session does anyway"])
+    return build_once("exported", export_through_the_cli) / "models"
 
 
 def with_models(exported: Path, data_dir: Path) -> Path:

@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 
 from copmatch.errors import InvalidQueryError
-from tests.support import dump_dir, open_community
+from tests.conftest import private_copy
+from tests.support import open_community
 
 
 def ids(experts):
@@ -123,18 +124,10 @@ def test_evidence_adds_up_to_the_content_score(tiny):
             assert shown == pytest.approx(expert.content, abs=1e-3)
 
 
-@pytest.mark.slow
-def test_calibrated_scores_and_evidence_on_a_real_dump(tmp_path, embedder):
+def test_calibrated_scores_and_evidence_on_a_real_dump(coffee_built, tmp_path, embedder):
     """On a slice of the real coffee dump: a member's score for a question she answered beats her
     score for an unrelated one, and her evidence for it includes that answer."""
-    source = dump_dir("coffee") / "Posts.xml"
-    lines = source.read_text(encoding="utf-8-sig").splitlines(keepends=True)
-    rows = [line for line in lines if line.strip().startswith("<row")][:80]
-    (tmp_path / "dump").mkdir()
-    (tmp_path / "dump" / "Posts.xml").write_text("<posts>\n" + "".join(rows) + "</posts>\n", encoding="utf-8")
-    community = open_community(tmp_path / "data", embedder)
-    community.import_stackexchange(tmp_path / "dump")
-    community.build_index()
+    community = open_community(private_copy(coffee_built, tmp_path / "data"), embedder)
 
     documents = {d["id"]: d for d in community.store.documents()}
     answerers = Counter(m for m, _, role in community.store.contributions() if role == "answerer")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -11,25 +9,21 @@ from copmatch.errors import InvalidTransitionError
 from copmatch.services.brokering.score import pair_terms, score_pairs
 from copmatch.services.brokering.suggest import neighbour_pairs, pick_with_cap
 from copmatch.services.topics import MemberTopics
+from tests.conftest import imported_and_built, private_copy
 from tests.support import DATA, open_community
 
 MEMBERS, DOCUMENTS = DATA / "brokering_members.jsonl", DATA / "brokering_documents.jsonl"
 
 
 @pytest.fixture(scope="module")
-def brokering_built(tmp_path_factory, embedder):
-    path = tmp_path_factory.mktemp("brokering")
-    community = open_community(path, embedder)
-    community.import_jsonl(MEMBERS, DOCUMENTS)
-    community.build_index()
-    community.close()
-    return path
+def brokering_built(build_once, embedder):
+    return build_once("brokering", imported_and_built(embedder, MEMBERS, DOCUMENTS))
 
 
 @pytest.fixture
 def brokering(brokering_built, tmp_path, embedder):
     path = tmp_path / "brokering"
-    shutil.copytree(brokering_built, path)
+    private_copy(brokering_built, path)
     community = open_community(path, embedder)
     yield community
     community.close()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.lib.stats import bootstrap_interval
+
 CUTOFF = 10
 
 
@@ -60,18 +62,3 @@ def summary(values: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) ->
         low, high = bootstrap_interval(v, rng, n_boot)
         out[f"{metric}_lo"], out[f"{metric}_hi"] = low, high
     return out
-
-
-def bootstrap_interval(v: np.ndarray, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
-    if len(v) == 0:
-        return float("nan"), float("nan")
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)  # (n_boot,)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of a - b over questions where both are defined, with its bootstrap 95% interval."""
-    both = ~np.isnan(a) & ~np.isnan(b)
-    diff = a[both] - b[both]
-    low, high = bootstrap_interval(diff, np.random.default_rng(seed), n_boot)
-    return float(diff.mean()) if len(diff) else float("nan"), low, high

@@ -1,6 +1,7 @@
 """Load generator for api_load.py, run as its own process so it does not share the server's GIL.
 
-    python load_driver.py BASE_URL KEY --clients 16 --seconds 30 [--rate 60] [--until-job ID --admin-key K]
+    python -m benchmarks.lib.load_driver BASE_URL KEY --clients 16 --seconds 30 [--rate 60]
+        [--until-job ID --admin-key K]
         < texts.json
 
 Each client holds one keep-alive HTTP/1.1 connection. Two ways to load the server:

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+#: The benchmarks/ folder: results and scratch data (.work/) live here.
+HERE = Path(__file__).resolve().parents[1]
 RESULTS_JSONL = HERE / "results.jsonl"
 RESULTS_MD = HERE / "RESULTS.md"
 SHARED_DUMPS = HERE.parents[1] / "shared" / "data" / "stackexchange"
@@ -70,7 +71,7 @@ def record(
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
         "machine": machine(),
-        "command": "python " + " ".join([_relative(sys.argv[0]), *sys.argv[1:]]),
+        "command": command_line(),
         "sizes": sizes,
         "timings": timings,
         "quality": quality or {},
@@ -82,6 +83,13 @@ def record(
         handle.write(json.dumps(entry, default=_jsonable) + "\n")
     render()
     return entry
+
+
+def command_line() -> str:
+    """How this run was started: ``python -m benchmarks.NAME ...`` (or the script's path)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    target = f"-m {spec.name}" if spec is not None and spec.name else _relative(sys.argv[0])
+    return " ".join(["python", target, *sys.argv[1:]])
 
 
 def _relative(path: str) -> str:
@@ -115,9 +123,10 @@ def render() -> None:
     lines = [
         "# Benchmark results",
         "",
-        "Generated from `benchmarks/results.jsonl` by `benchmarks/results.py`; each section is the",
-        "latest run of one benchmark (all runs stay in the JSONL). Timings compare as ratios measured",
-        "in the same run: the machines are shared and noisy.",
+        "Generated from `benchmarks/results.jsonl` by `python -m benchmarks.lib.results`; each section",
+        "is the latest run of one benchmark (all runs stay in the JSONL). Timings compare as ratios",
+        "measured in the same run: the machines are shared and noisy. `benchmarks/README.md` lists",
+        "the benchmarks, what each measures and its command.",
         "",
     ]
     for name in sorted(latest):

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.lib.expert_metrics import CUTOFF
+from benchmarks.lib.expert_setup import Prepared
 from copmatch import Settings
 from copmatch.ranking.scores import member_priors
 from copmatch.services.experts import score_members
-from expert_metrics import CUTOFF
-from expert_setup import Prepared
 
 DISCOUNT = 1.0 / np.log2(np.arange(CUTOFF) + 2.0)  # (CUTOFF,)
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.lib.expert_data import POSTS, _rows
+from benchmarks.lib.expert_metrics import CUTOFF
+from benchmarks.lib.expert_setup import Prepared
+from benchmarks.lib.results import SHARED_DUMPS
 from copmatch.ingest.stackexchange import parse_tags
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER
 from copmatch.services.graph import load_graph
-from expert_data import POSTS, _rows
-from expert_metrics import CUTOFF
-from expert_setup import Prepared
-from results import SHARED_DUMPS
 
 DAYS_HALF_LIVES = (3.0, 7.0, 14.0, 30.0, 60.0, 90.0, 180.0, 365.0, 730.0, 1e9)
 HOLDOUT_SHARE = 0.2

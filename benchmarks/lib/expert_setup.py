@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.lib.communities import link_shared_cache
+from benchmarks.lib.expert_data import HistorySplit, TestQuestion, split_dump
+from benchmarks.lib.expert_metrics import Judged
 from copmatch import Community, ExpertQuery, Settings
 from copmatch.embedding.encoder import Embedder
 from copmatch.ranking.retrieval import Searcher
-from expert_data import HistorySplit, TestQuestion, split_dump
-from expert_metrics import Judged
 
 
 @dataclass
@@ -51,7 +52,9 @@ def prepare(
     tick = time.perf_counter()
     split = split_dump(dump_dir, work / "history", history_share)
     data_dir = work / "data"
-    # A fresh store and index each run; the embedding cache (derived, keyed by text) is kept.
+    # A fresh store and index each run; the embedding cache (derived, keyed by text) is the
+    # benchmarks' shared one.
+    link_shared_cache(data_dir)
     for stale in ("copmatch.sqlite", "copmatch.sqlite-wal", "copmatch.sqlite-shm"):
         (data_dir / stale).unlink(missing_ok=True)
     shutil.rmtree(data_dir / "index", ignore_errors=True)

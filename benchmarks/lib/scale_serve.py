@@ -1,6 +1,6 @@
 """The serving side of benchmarks/scale.py: a fresh process that loads one index and searches.
 
-    .venv/bin/python benchmarks/scale_serve.py INDEX SPEC_JSON QUERIES_NPY TRUTH_NPY VECTORS_NPY [--nprobe 16 ...]
+    python -m benchmarks.lib.scale_serve INDEX SPEC_JSON QUERIES_NPY TRUTH_NPY VECTORS_NPY [--nprobe 16 ...]
 
 Loads the index through ``DenseIndex.load`` and opens the full vectors with
 ``index.vectors.open_vectors`` (the Searcher's path), then searches every query alone:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmarks.lib.expert_search import SPACE
+from benchmarks.lib.stats import paired_difference
 from copmatch import Settings
-from expert_metrics import paired_difference
-from expert_search import SPACE
 
 TEST_SHARE, DEV_SHARES = 0.7, (0.6, 0.8)
 TARGET = 1.1

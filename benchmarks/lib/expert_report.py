@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from expert_metrics import METRICS, paired_difference, summary
+from benchmarks.lib.expert_metrics import METRICS, summary
+from benchmarks.lib.stats import paired_difference
 
 COPMATCH = "copmatch (defaults)"
 LABELS = {"mrr": "MRR", "p1": "P@1", "hit10": "Hit@10", "ndcg10": "nDCG@10"}

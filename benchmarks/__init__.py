@@ -1,0 +1,1 @@
+"""Benchmarks: one runnable script per benchmark (see README.md here); shared code in lib/."""
