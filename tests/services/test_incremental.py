@@ -75,9 +75,11 @@ def test_derived_snapshot_answers_as_a_full_rebuild(tiny):
 
     # The snapshots hold the same arrays, not merely the same top results.
     a, b = Corpus.load(derived.path / CORPUS), Corpus.load(rebuilt.path / CORPUS)
+    assert a.doc_titles.tolist() == b.doc_titles.tolist()
     for field in fields(Corpus):
-        x, y = getattr(a, field.name), getattr(b, field.name)
-        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), field.name
+        if field.name != "doc_titles":
+            x, y = getattr(a, field.name), getattr(b, field.name)
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), field.name
     assert np.array_equal(np.load(derived.path / PASSAGE_VECTORS), np.load(rebuilt.path / PASSAGE_VECTORS))
     counts_a, counts_b = TermCounts.load(derived.path / BM25_DIR), TermCounts.load(rebuilt.path / BM25_DIR)
     terms_a = {t: (counts_a.rows[counts_a.indptr[i] : counts_a.indptr[i + 1]]) for t, i in counts_a.vocab.items()}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from copmatch.ranking.text_column import TextColumn
+
 #: Evidence classes of a contribution; their weights are settings (see Settings.role_weight_*).
 ACCEPTED, ANSWER, AUTHOR, ASKER, OTHER = range(5)
 EVIDENCE_CLASS_NAMES = ("accepted answer", "answer", "author", "asked", "contributor")
@@ -29,7 +31,7 @@ def evidence_class(role: str, accepted: bool) -> int:
 @dataclass
 class Corpus:
     doc_ids: np.ndarray  # (n_docs,) str
-    doc_titles: np.ndarray  # (n_docs,) str: own title, or the parent question's for answers
+    doc_titles: TextColumn  # (n_docs,) str: own title, or the parent question's for answers
     doc_kinds: np.ndarray  # (n_docs,) str
     doc_days: np.ndarray  # (n_docs,) float64 days since 1970, NaN when unknown
     passage_doc: np.ndarray  # (n_passages,) int32 row into doc_*
@@ -54,12 +56,19 @@ class Corpus:
         return len(self.passage_doc)
 
     def save(self, path: Path) -> None:
-        np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)})
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TEXT_COLUMNS}
+        for name in _TEXT_COLUMNS:
+            column = getattr(self, name)
+            arrays |= {f"{name}.utf8": column.data, f"{name}.offsets": column.offsets}
+        np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> Corpus:
         with np.load(path, allow_pickle=False) as data:
-            return cls(**{f.name: data[f.name] for f in fields(cls)})
+            values = {f.name: data[f.name] for f in fields(cls) if f.name not in _TEXT_COLUMNS}
+            for name in _TEXT_COLUMNS:
+                values[name] = TextColumn(data[f"{name}.utf8"], data[f"{name}.offsets"])
+            return cls(**values)
 
     def member_rows(self) -> dict[str, int]:
         return {member_id: row for row, member_id in enumerate(self.member_ids.tolist())}
@@ -67,6 +76,9 @@ class Corpus:
     def contributions_of_docs(self, docs: np.ndarray) -> np.ndarray:
         """Indices into contrib_* of every contribution to the given document rows."""
         return concat_ranges(self.doc_ptr, docs)
+
+
+_TEXT_COLUMNS = ("doc_titles",)
 
 
 def concat_ranges(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -90,7 +102,7 @@ def build_corpus(
     contrib_doc, contrib_member, contrib_class = contribution_arrays(contributions, doc_row, member_row, accepted)
     return Corpus(
         doc_ids=np.array([d["id"] for d in documents], dtype=str),
-        doc_titles=np.array(display_titles(documents), dtype=str),
+        doc_titles=TextColumn.from_strings(display_titles(documents)),
         doc_kinds=np.array([d["kind"] for d in documents], dtype=str),
         doc_days=np.array([day_number(d.get("created_at")) for d in documents], dtype=np.float64),
         passage_doc=passage_doc.astype(np.int32),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,6 @@ class Searcher:
         self.profile_sparse = profile_sparse
         self.corpus = corpus
         self.member_rows = corpus.member_rows()
-        self.document_rows = {doc_id: row for row, doc_id in enumerate(corpus.doc_ids.tolist())}
         # Small snapshots (exact index, vectors in memory) are searched by a numpy scan.
         self._exact_scan = self.dense_spec.kind == "flat" and isinstance(passage_vectors, np.ndarray)
         # Passages are written in document order, so each document's passages are one run.
@@ -153,8 +153,16 @@ class Searcher:
 
     # --- what the snapshot knows, by row: services ask these instead of slicing its arrays ---
     def document_row(self, document_id: str) -> int | None:
-        """The document's row, or None for a document imported after this snapshot was built."""
-        return self.document_rows.get(document_id)
+        """The document's row, or None for a document imported after this snapshot was built.
+        Documents are stored sorted by id, so this is a binary search (no dict of every id)."""
+        ids = self.corpus.doc_ids
+        row = int(np.searchsorted(ids, document_id))
+        return row if row < len(ids) and ids[row] == document_id else None
+
+    @cached_property
+    def document_rows(self) -> dict[str, int]:
+        """Every document's row by id, built on first use (~100 B per document)."""
+        return {doc_id: row for row, doc_id in enumerate(self.corpus.doc_ids.tolist())}
 
     def document_passages(self, doc_row: int) -> np.ndarray:
         """The ids of one document's passages (a run: passages are written in document order)."""

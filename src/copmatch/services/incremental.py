@@ -398,7 +398,7 @@ def _corpus(
     contrib_doc, contrib_member, contrib_class = _contributions(store, old, docs, present, member_map, member_ids)
     return Corpus(
         doc_ids=merged(old.doc_ids, [d["id"] for d in present]),
-        doc_titles=merged(old.doc_titles, titles),
+        doc_titles=old.doc_titles.compose(_document_source(docs), titles),
         doc_kinds=merged(old.doc_kinds, [d["kind"] for d in present]),
         doc_days=merged(old.doc_days, [day_number(d.get("created_at")) for d in present]),
         passage_doc=rows.passage_doc,
@@ -410,6 +410,14 @@ def _corpus(
         contrib_class=contrib_class,
         doc_ptr=document_pointers(contrib_doc, docs.size),
     )
+
+
+def _document_source(docs: RowPlan) -> np.ndarray:
+    """(n_new_docs,) old row of each new document row, or -(k + 1) for the k-th present one."""
+    source = np.empty(docs.size, dtype=np.int64)
+    source[docs.kept_new] = np.flatnonzero(docs.old_to_new >= 0)
+    source[docs.added_new] = -(np.arange(len(docs.added_new)) + 1)
+    return source
 
 
 def _member_map(old_ids: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
