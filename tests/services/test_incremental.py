@@ -182,3 +182,12 @@ def test_passage_texts_derive_in_runs(tmp_path):
     assert derived.texts(range(7)) == dict(enumerate(["alpha", "new one", "béta", "gamma", "x", "zwei", "delta 日本"]))
     reader.close()
     derived.close()
+
+
+def test_a_store_older_than_the_snapshot_gets_a_full_build(tiny):
+    tiny.delete_documents(["a6"])
+    tiny.build_index()
+    # As if the database were restored from a backup taken before the last build.
+    tiny.store.db.execute("UPDATE store_revision SET revision = 0")
+    tiny.store.db.conn.commit()
+    assert tiny.build_index().mode == "full"

@@ -89,7 +89,7 @@ def build_index(
     chunk = chunk or chunk_documents
     progress = progress or NullProgress()
     with snapshots.build_lock():
-        previous = None if full else previous_for(snapshots, embedder, settings)
+        previous = None if full else previous_for(snapshots, embedder, settings, store.revision())
         if previous is not None:
             return derive_build(store, snapshots, previous, cache_path, embedder, settings, progress, chunk)
         return _build(store, snapshots, cache_path, embedder, settings, progress, chunk)

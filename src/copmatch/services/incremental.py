@@ -74,9 +74,10 @@ class Previous:
     manifest: dict
 
 
-def previous_for(snapshots: SnapshotDir, embedder: Encoder, settings: Settings) -> Previous | None:
+def previous_for(snapshots: SnapshotDir, embedder: Encoder, settings: Settings, store_revision: int) -> Previous | None:
     """The current snapshot if a build with these settings may derive from it, else None
-    (no snapshot, another format, encoder or chunking: then the build is a full one)."""
+    (no snapshot, another format, encoder or chunking, or a store older than the snapshot,
+    e.g. restored from a backup: then the build is a full one)."""
     version = snapshots.current_version()
     if version is None:
         return None
@@ -87,7 +88,8 @@ def previous_for(snapshots: SnapshotDir, embedder: Encoder, settings: Settings) 
         return None
     compatible = (
         manifest.get("format") == SNAPSHOT_FORMAT
-        and "store_revision" in manifest
+        and isinstance(manifest.get("store_revision"), int)
+        and manifest["store_revision"] <= store_revision
         and manifest.get("model_id") == settings.model_id
         and manifest.get("encoder") == embedder.identity.to_dict()
         and manifest.get("chunking") == chunking_settings(settings)
