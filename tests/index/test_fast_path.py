@@ -124,6 +124,15 @@ def test_bm25_from_term_counts_matches_bm25s(tmp_path, query):
     np.testing.assert_array_equal(loaded.scores(query), built.scores(query))
 
 
+def test_bm25_postings_read_from_disk_equal_loaded_ones(tmp_path):
+    texts = [json.loads(line)["body"] for line in documents_path().read_text().splitlines()]
+    SparseIndex.build(texts).save(tmp_path / "bm25")
+    loaded = SparseIndex.load(tmp_path / "bm25", len(texts))
+    on_disk = SparseIndex.load(tmp_path / "bm25", len(texts), in_memory_max_bytes=0)
+    for query in QUERIES:
+        np.testing.assert_array_equal(on_disk.scores(query), loaded.scores(query))
+
+
 def test_tokenize_is_unchanged_by_the_reader():
     assert tokenize(["Pumps vibrating"]) == [["pump", "vibrat"]]
 

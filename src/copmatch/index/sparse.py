@@ -10,6 +10,7 @@ stopwords, the same Snowball stemmer); ``tests/test_fast_path.py`` checks the sc
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from copmatch.index.term_counts import EMPTY_TOKEN, TOKEN_PATTERN, TermCounts, s
 _STEMMER = Stemmer.Stemmer("english")
 __all__ = ["EMPTY_TOKEN", "TOKEN_PATTERN", "SparseIndex", "tokenize"]
 STOPWORDS_FILE = "stopwords.json"
+#: Postings files up to this size are loaded; larger ones are read by range (``_OnDisk``).
+IN_MEMORY_MAX_BYTES = 64 * 2**20
 # BM25 variants whose scores are fully in the saved matrix (others add a non-occurrence term).
 _PRECOMPUTED_METHODS = {"lucene", "robertson", "atire"}
 
@@ -31,6 +34,53 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
+class _InMemory:
+    """A loaded 1-D array, read by ranges."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def ranges(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.array[a:b] for a, b in zip(starts.tolist(), stops.tolist())])
+
+
+class _OnDisk:
+    """A 1-D .npy read by ranges with ``pread``: a query reads only its terms' postings, and
+    the kernel's page cache (not the process's RSS) keeps the hot ones, as index/vectors.py
+    does for vectors. At a million passages the postings are ~500 MB."""
+
+    def __init__(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(handle)
+            self._offset = handle.tell()
+        self.path, self.dtype, self.size = Path(path), np.dtype(dtype), int(shape[0])
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def ranges(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        width = self.dtype.itemsize
+        out = np.empty(int((stops - starts).sum()), dtype=self.dtype)
+        view, at = memoryview(out.view(np.uint8)), 0
+        for start, stop in zip(starts.tolist(), stops.tolist()):
+            size = (stop - start) * width
+            if os.preadv(self._fd, [view[at : at + size]], self._offset + start * width) != size:
+                raise OSError(f"{self.path}: short read at entry {start}")
+            at += size
+        return out
+
+
+def _column(path: Path, in_memory_max_bytes: int) -> _InMemory | _OnDisk:
+    if path.stat().st_size <= in_memory_max_bytes:
+        return _InMemory(np.load(path))
+    return _OnDisk(path)
+
+
 class _Scores:
     """A saved index read with numpy: vocabulary + per-term (passage, score) columns."""
 
@@ -38,23 +88,23 @@ class _Scores:
         self,
         vocab: dict[str, int],
         stopwords: frozenset[str],
-        data: np.ndarray,
-        indices: np.ndarray,
+        data: np.ndarray | _InMemory | _OnDisk,
+        indices: np.ndarray | _InMemory | _OnDisk,
         indptr: np.ndarray,
     ) -> None:
         self.vocab = vocab
         self.stopwords = stopwords
-        self.data = data  # (nnz,) score of a term in a passage
-        self.indices = indices  # (nnz,) the passage
+        self.data = data if not isinstance(data, np.ndarray) else _InMemory(data)  # (nnz,) term-in-passage scores
+        self.indices = indices if not isinstance(indices, np.ndarray) else _InMemory(indices)  # (nnz,) passages
         self.indptr = indptr  # (n_terms + 1,)
 
     @classmethod
-    def read(cls, path: Path) -> _Scores:
+    def read(cls, path: Path, in_memory_max_bytes: int = IN_MEMORY_MAX_BYTES) -> _Scores:
         return cls(
             json.loads((path / "vocab.index.json").read_text()),
             frozenset(json.loads((path / STOPWORDS_FILE).read_text())),
-            np.load(path / "data.csc.index.npy"),
-            np.load(path / "indices.csc.index.npy"),
+            _column(path / "data.csc.index.npy", in_memory_max_bytes),
+            _column(path / "indices.csc.index.npy", in_memory_max_bytes),
             np.load(path / "indptr.csc.index.npy"),
         )
 
@@ -67,8 +117,10 @@ class _Scores:
         if not ids:
             return np.zeros(size, dtype=np.float32)
         # A repeated query term counts each time, as in bm25s.
-        rows = np.concatenate([np.arange(self.indptr[t], self.indptr[t + 1]) for t in ids])
-        return np.bincount(self.indices[rows], weights=self.data[rows], minlength=size).astype(np.float32)
+        terms = np.asarray(ids, dtype=np.int64)
+        starts, stops = self.indptr[terms], self.indptr[terms + 1]
+        passages, scores = self.indices.ranges(starts, stops), self.data.ranges(starts, stops)
+        return np.bincount(passages, weights=scores, minlength=size).astype(np.float32)
 
 
 class SparseIndex:
@@ -87,12 +139,13 @@ class SparseIndex:
         return cls(counts.n_rows, reader, counts)
 
     @classmethod
-    def load(cls, path: Path, size: int) -> SparseIndex:
-        """A saved index, read with numpy alone (no bm25s import on the query path)."""
+    def load(cls, path: Path, size: int, in_memory_max_bytes: int = IN_MEMORY_MAX_BYTES) -> SparseIndex:
+        """A saved index, read with numpy alone (no bm25s import on the query path); postings
+        larger than ``in_memory_max_bytes`` stay on disk and are read per query term."""
         params = json.loads((Path(path) / "params.index.json").read_text())
         if params.get("method") not in _PRECOMPUTED_METHODS:
             raise ValueError(f"{path}: BM25 method {params.get('method')!r} is not precomputed in the saved matrix")
-        return cls(size, _Scores.read(Path(path)))
+        return cls(size, _Scores.read(Path(path), in_memory_max_bytes))
 
     def save(self, path: Path) -> None:
         if self.counts is None:
