@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test screenshots lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,26 @@ install: $(STAMP)
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/copmatch --data-dir copmatch-data demo
 
-test: install
+# The browser tests drive Debian's chromium and chromium-driver (never a browser download).
+# Installed here when missing and we are root; otherwise stop with the command to run.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing chromium and chromium-driver for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's chromium and chromium-driver. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: install browser
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n auto --dist loadfile
+
+# Re-take the pages' screenshots shown in the README (docs/screenshots/).
+screenshots: install browser
+	COPMATCH_SCREENSHOTS=docs/screenshots HF_HUB_OFFLINE=1 $(BIN)/pytest -q tests/web -k every_page
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

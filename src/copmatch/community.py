@@ -23,7 +23,7 @@ from copmatch.embedding.choice import build_encoder
 from copmatch.embedding.encoder import Encoder
 from copmatch.embedding.exports import MODELS_DIR, ExportedModel, installed_export
 from copmatch.index.snapshot import SnapshotDir, read_manifest, verify
-from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import
+from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import, read_jsonl_uploads
 from copmatch.progress import Progress, from_cumulative
 from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.scores import MemberPriors
@@ -31,6 +31,8 @@ from copmatch.services.build import BuildReport, build_index
 from copmatch.services.experts import Expert, ExpertAnswers, ExpertQuery, rank_experts, validate_query
 from copmatch.services.feedback import Feedback, list_feedback, record_feedback
 from copmatch.services.keys import ApiKey, authenticate, create_key, revoke_key
+from copmatch.services.profiles import DocumentView, MemberProfile, document_view, member_profile
+from copmatch.services.web_sessions import WebSession, close_session, open_session, session_for
 from copmatch.serving import ServingSession
 from copmatch.settings import Settings
 from copmatch.store.store import ImportSummary, Store
@@ -104,6 +106,12 @@ class Community:
     def import_records(self, members: list | None = None, documents: list | None = None) -> ImportSummary:
         """Import decoded JSONL records (e.g. from an API request), validated like files."""
         return self.store.import_batch(read_import_objects(members, documents, self.store.member_ids()))
+
+    def import_uploads(
+        self, members: tuple[str, bytes] | None = None, documents: tuple[str, bytes] | None = None
+    ) -> ImportSummary:
+        """Import uploaded JSONL files, each (file name, content): all or nothing, errors name file:line."""
+        return self.store.import_batch(read_jsonl_uploads(members, documents, self.store.member_ids()))
 
     def import_stackexchange(self, dump_dir: Path, progress: Progress | None = None) -> ImportSummary:
         from copmatch.ingest.stackexchange import dump_size, read_dump
@@ -208,6 +216,26 @@ class Community:
         """Opt a member out of (or back into) every suggestion; returns the member."""
         self.store.set_opt_out(member_id, opt_out)
         return self.store.get_member(member_id)
+
+    def member_profile(self, member_id: str) -> MemberProfile:
+        """What a member contributed (newest first) and on which topics."""
+        settings = self.settings
+        return member_profile(self.store, member_id, settings.web_member_contributions, settings.web_member_topics)
+
+    def document_view(self, document_id: str) -> DocumentView:
+        """A document with its contributors, its question (an answer) or its answers (a question)."""
+        return document_view(self.store, document_id)
+
+    def sign_in(self, secret: str | None) -> tuple[str, WebSession]:
+        """Open a browser session for an API key; returns the session's cookie token."""
+        return open_session(self.store, secret, self.settings.web_session_hours)
+
+    def web_session(self, token: str | None) -> WebSession:
+        """The live session of a cookie token (AuthenticationError if none, expired, or its key revoked)."""
+        return session_for(self.store, token)
+
+    def sign_out(self, token: str | None) -> None:
+        close_session(self.store, token)
 
     def create_key(self, role: str, member_id: str | None = None, label: str | None = None) -> tuple[ApiKey, str]:
         """A new API key and its secret (shown once, stored only as a hash)."""

@@ -135,13 +135,57 @@ class Settings:
         1.0, "Weight of 'work on the same topics' next to 'one asks what the other knows' in an introduction."
     )
     intro_similarity_power: float = _setting(
-        1.0, "Exponent on the topic cosines in an introduction's score (higher: closeness counts more than activity)."
+        4.0, "Exponent on the topic cosines in an introduction's score (higher: closeness counts more than activity)."
     )
     intro_activity_half_life_days: float = _setting(
         180.0, "Age at which a contribution counts half in a member's activity (active people follow up)."
     )
+    # Days, not the community's own clock: on the development cutoffs of all six dumps the
+    # 'posts' clock (half-lives 300 and 1000 posts) did no better than 60 or 180 days (within
+    # one hit; introductions_tuning in benchmarks/RESULTS.md), and a broker reads dates.
+    intro_activity_clock: str = _setting(
+        "days", "Clock of a member's recent activity: 'days' of the calendar, or 'posts' of the community since."
+    )
+    intro_activity_half_life_posts: float = _setting(
+        2000.0, "With the 'posts' clock: community posts after a contribution at which it counts half."
+    )
+    intro_candidates: int = _setting(
+        400, "Best-scored candidate pairs whose shared topic is worked out before the list is made."
+    )
     intro_per_member: int = _setting(5, "Open introductions (suggested, snoozed, approved) per member at most.")
     intro_evidence_documents: int = _setting(2, "Documents of each member shown as evidence for an introduction.")
+    intro_label_documents: int = _setting(
+        5, "Each member's documents nearest a pair's shared topic that the topic's label is drawn from."
+    )
+    intro_labels: int = _setting(3, "Topic labels named for an introduction (all carried by both members' documents).")
+    intro_mmr_lambda: float = _setting(
+        0.8, "Score vs. novelty when ordering introductions (1: by score only, 0: as different as possible)."
+    )
+    intro_mmr_shared_member: float = _setting(
+        1.0, "Redundancy of a pair with one already listed that shares one of its members (0..1)."
+    )
+    intro_mmr_same_silos: float = _setting(
+        0.5, "Redundancy of a pair with one already listed between the same two silos (0..1)."
+    )
+    intro_feedback_weight: float = _setting(
+        0.8, "How far broker decisions on similar pairs move a pair's score (0: ignore decisions; < 1)."
+    )
+    intro_feedback_similarity: float = _setting(
+        0.3, "Cosine of two pairs' topics below which one's decision says nothing about the other."
+    )
+    intro_feedback_prior: float = _setting(
+        0.5, "Pseudo-decisions of no opinion added to the similar decisions, so one decision moves a score less."
+    )
+    intro_feedback_approved: float = _setting(
+        0.5, "Vote of an approved (or introduced) pair; rejected and not-helpful count -1, helpful +1."
+    )
+    label_max_document_share: float = _setting(
+        0.15, "Share of all documents above which a tag or phrase is too common to name a topic."
+    )
+    label_min_coherence: float = _setting(
+        0.25, "How much a tag's or phrase's documents must be about one thing to name a topic (0..1, above chance)."
+    )
+    label_max_words: int = _setting(3, "Longest key phrase (words) used as a topic label where tags are missing.")
     practices_candidates: int = _setting(60, "Documents considered before diversification in related practice.")
     practices_mmr_lambda: float = _setting(
         0.7, "Relevance vs. novelty in related practice (1: pure relevance, 0: pure diversity)."
@@ -151,6 +195,7 @@ class Settings:
         0.45, "Cosine linking two questions into one topic (the highest keeping 80%+ of dev-dump questions in one)."
     )
     health_min_topic_questions: int = _setting(3, "Questions a topic needs before its answerers are checked.")
+    health_topic_labels: int = _setting(3, "Labels (tags, else key phrases) naming a topic of the health report.")
     health_isolated_share: float = _setting(
         0.05, "Share of a silo's ties to other silos at or below which it is isolated."
     )
@@ -159,6 +204,11 @@ class Settings:
     health_betweenness_sample: int = _setting(
         500, "Members sampled for betweenness on large graphs (exact up to this many members)."
     )
+
+    # --- web pages ----------------------------------------------------------------------
+    web_session_hours: float = _setting(12.0, "Web pages: hours a sign-in lasts (a revoked key ends it at once).")
+    web_member_contributions: int = _setting(50, "Web pages: contributions listed on a member's page.")
+    web_member_topics: int = _setting(12, "Web pages: topics (tags of their documents) shown for a member.")
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)

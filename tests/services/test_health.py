@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from copmatch.cli.health_plot import plot_health, silo_matrix_for_plot
+from copmatch.services.health_plot import plot_health, silo_matrix_for_plot
 
 SILOS = {
     "Field Operations", "Asset Engineering", "Data & Digital", "Customer Services", "Health & Safety",

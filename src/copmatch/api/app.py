@@ -11,7 +11,7 @@ from typing import Any
 import faiss
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from copmatch.api import admin, brokering, experts
@@ -19,6 +19,7 @@ from copmatch.api.jobs import RebuildJobs
 from copmatch.community import Community
 from copmatch.errors import CopmatchError
 from copmatch.settings import Settings
+from copmatch.web import mount_web, not_found_page, wants_page
 
 log = logging.getLogger("copmatch.api")
 
@@ -44,13 +45,17 @@ def create_app(data_dir: Path, settings: Settings | None = None, community: Comm
         if community is None:
             app.state.community.close()
 
-    app = FastAPI(title="copmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served by the web package from vendored Swagger UI files (no CDN); no ReDoc.
+    app = FastAPI(
+        title="copmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.include_router(experts.router)
     app.include_router(brokering.members_router)
     app.include_router(brokering.brokers_router)
     app.include_router(admin.router)
     _add_health_routes(app)
     _add_error_handlers(app)
+    mount_web(app)  # the pages at /, their static files, /docs
     return app
 
 
@@ -99,7 +104,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_page(request):  # a browser on a page path that does not exist
+            return not_found_page(request, exc.status_code, str(exc.detail))
         hint = "See the API reference at /docs." if exc.status_code in (404, 405) else ""
         return _error(exc.status_code, str(exc.detail), hint)
 

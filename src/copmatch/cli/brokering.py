@@ -57,7 +57,7 @@ def health(
     """Is the community healthy? Core group, weak ties, silos, unanswered questions, thin topics, bridges."""
     report = open_community().health()
     if plot is not None:
-        from copmatch.cli.health_plot import plot_health
+        from copmatch.services.health_plot import plot_health
 
         plot_health(report, plot)
     if as_json:

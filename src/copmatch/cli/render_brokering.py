@@ -39,11 +39,24 @@ def introductions_table(title: str, intros: list[Introduction]) -> Table:
         table.add_column(column, justify=justify)
     for intro in intros:
         reasons = intro.reasons
-        evidence = [
-            f"  {escape(member)}: {escape(item['title'] or item['document_id'])} [dim]({item['document_id']})[/dim]"
+        # Why these two: the topic and each member's documents on it (every one carries the
+        # topic); why now: both active lately; and any past decisions that moved the pair.
+        topics = reasons.get("shared_topics") or []
+        lines = [escape(reasons.get("summary", ""))]
+        if len(topics) > 1:
+            lines.append(f"[dim]also: {escape(', '.join(topics[1:]))} ({reasons.get('topics_from', '')})[/dim]")
+        lines += [
+            f"  {escape(member)} ({escape(item['role'] or 'contributor')}): "
+            f"{escape(item['title'] or item['document_id'])} [dim]({item['document_id']})[/dim]"
             for member, items in reasons.get("evidence", {}).items()
-            for item in items[:1]
+            for item in items
         ]
+        if reasons.get("why_now_summary"):
+            lines.append(f"[dim]{escape(reasons['why_now_summary'])}[/dim]")
+        feedback = reasons.get("feedback")
+        if feedback:
+            like = ", ".join(f"#{d['introduction']} ({d['vote']:+g})" for d in feedback.get("like", []))
+            lines.append(f"[dim]score x{feedback['factor']:.2f} from decisions on similar pairs: {like}[/dim]")
         status = intro.status + (f" ({intro.outcome})" if intro.outcome else "")
         if intro.broker:
             status += f"\n[dim]by {escape(intro.broker)}[/dim]"
@@ -53,7 +66,7 @@ def introductions_table(title: str, intros: list[Introduction]) -> Table:
             f"{escape(intro.name_b)} [dim]{intro.member_b}[/dim]\n  {escape(intro.silo_b or '-')}",
             f"{intro.score:.3f}",
             status,
-            "\n".join([escape(reasons.get("summary", "")), *evidence]),
+            "\n".join(lines),
         )
     return table
 

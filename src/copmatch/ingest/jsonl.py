@@ -59,6 +59,18 @@ def read_import_objects(
     )
 
 
+def read_jsonl_uploads(
+    members: tuple[str, bytes] | None, documents: tuple[str, bytes] | None, known_member_ids: set[str] = frozenset()
+) -> ImportBatch:
+    """Validate uploaded JSONL files given as (file name, content); errors name the file and line."""
+    return _batch(
+        ", ".join(upload[0] for upload in (members, documents) if upload) or "upload",
+        (members[0], _line_objects(members[0], members[1].splitlines())) if members else None,
+        (documents[0], _line_objects(documents[0], documents[1].splitlines())) if documents else None,
+        known_member_ids,
+    )
+
+
 Source = tuple[str, Iterable[tuple[int, Any]]]
 
 
@@ -90,15 +102,19 @@ def _file_objects(path: Path, progress: Advance | None) -> Iterator[tuple[int, A
     if not path.is_file():
         raise SourceNotFoundError(f"{path}: no such file.", hint="Check the path passed to the import command.")
     with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if progress:
-                progress(len(raw))
-            if not raw.strip():
-                continue
-            try:
-                yield line_no, json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RecordError(str(path), line_no, f"invalid JSON ({exc})") from None
+        yield from _line_objects(str(path), handle, progress)
+
+
+def _line_objects(name: str, lines: Iterable[bytes], progress: Advance | None = None) -> Iterator[tuple[int, Any]]:
+    for line_no, raw in enumerate(lines, start=1):
+        if progress:
+            progress(len(raw))
+        if not raw.strip():
+            continue
+        try:
+            yield line_no, json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RecordError(name, line_no, f"invalid JSON ({exc})") from None
 
 
 def _parsed(

@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field, replace
 import networkx as nx
 import numpy as np
 
-from copmatch.index.dense import DenseIndex, choose_spec
 from copmatch.ranking.retrieval import Searcher
-from copmatch.services.graph import load_graph
+from copmatch.services.graph import build_graph, interactions
+from copmatch.services.knn import nearest
+from copmatch.services.labels import Labeller, labeller_for
 from copmatch.services.silos import summarise
 from copmatch.settings import Settings
 from copmatch.store.store import Store
@@ -56,9 +57,11 @@ class HealthReport:
 
 def community_health(store: Store, searcher: Searcher, settings: Settings) -> HealthReport:
     members = {m["id"]: m for m in store.members()}
-    graph = load_graph(store).ties
-    silo_of = {m: members[m]["silo"] or NO_SILO for m in graph}
     facts = store.document_facts()
+    contributions = store.contributions()
+    graph = build_graph(members, interactions(facts, contributions)).ties
+    silo_of = {m: members[m]["silo"] or NO_SILO for m in graph}
+    labeller = labeller_for(searcher, store, settings)
     silos, matrix, cross_share = silo_ties(graph, silo_of, settings)
     degrees = np.array([d for _, d in graph.degree()], dtype=np.int64)
     report = HealthReport(
@@ -75,8 +78,8 @@ def community_health(store: Store, searcher: Searcher, settings: Settings) -> He
             "no_ties": int((degrees == 0).sum()),
         },
         degree_counts=np.bincount(degrees).tolist() if len(degrees) else [],
-        unanswered=unanswered_questions(facts, store.contributions(), members),
-        thin_topics=thin_topics(searcher, facts, store.contributions(), members, settings),
+        unanswered=unanswered_questions(facts, contributions, members),
+        thin_topics=thin_topics(searcher, facts, contributions, members, settings, labeller),
         bridges=bridges(graph, silo_of, members, settings),
     )
     return replace(report, findings=findings(report))
@@ -155,8 +158,7 @@ def question_topics(vectors: np.ndarray, settings: Settings) -> list[list[int]]:
     question to its nearest neighbours with cosine of at least health_topic_similarity."""
     if len(vectors) == 0:
         return []
-    index = DenseIndex.build(vectors, choose_spec(len(vectors), settings.exact_index_max))
-    sims, found = index.search(vectors, settings.health_topic_neighbours + 1)  # (n_questions, k + 1)
+    sims, found = nearest(vectors, vectors, settings.health_topic_neighbours + 1, settings.exact_index_max)
     rows = np.repeat(np.arange(len(vectors)), found.shape[1])
     keep = (found.ravel() >= 0) & (found.ravel() != rows) & (sims.ravel() >= settings.health_topic_similarity)
     graph = nx.Graph()
@@ -167,12 +169,12 @@ def question_topics(vectors: np.ndarray, settings: Settings) -> list[list[int]]:
 
 
 def thin_topics(searcher: Searcher, facts: list[dict], contributions: list, members: dict[str, dict],
-                settings: Settings) -> list[Topic]:  # fmt: skip
-    """Topics asked about at least health_min_topic_questions times with at most one answerer."""
+                settings: Settings, labeller: Labeller) -> list[Topic]:  # fmt: skip
+    """Topics asked about at least health_min_topic_questions times with at most one answerer,
+    each named by the labeller (the tags, else key phrases, that distinguish its questions)."""
     corpus = searcher.corpus
     questions = np.flatnonzero(corpus.doc_kinds == "question")
     groups = question_topics(searcher.document_vectors(questions), settings)
-    by_id = {f["id"]: f for f in facts}
     answers_of: dict[str, list[str]] = {}
     for f in facts:
         if f["kind"] == "answer" and f.get("parent_id"):
@@ -189,8 +191,8 @@ def thin_topics(searcher: Searcher, facts: list[dict], contributions: list, memb
         answers = Counter(m for q in ids for a in answers_of.get(q, []) for m in answerers_of.get(a, []))
         if len(answers) > 1:
             continue
-        tags = Counter(t for q in ids for t in (by_id.get(q, {}).get("tags") or []))
-        label = " / ".join(t for t, _ in tags.most_common(3)) or str(corpus.doc_titles[questions[group[0]]])
+        labels = labeller.describe(questions[group], settings.health_topic_labels)
+        label = " / ".join(x.text for x in labels) or str(corpus.doc_titles[questions[group[0]]])
         topics.append(
             Topic(
                 label=label,

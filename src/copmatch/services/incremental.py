@@ -1,6 +1,6 @@
 """Incremental index builds: a new snapshot derived from the previous one and the store's changes.
 
-Every import and deletion takes the next store revision (store/schema.py, migration 5); a
+Every import and deletion takes the next store revision (store/schema.py, migration 6); a
 snapshot records the revision it was built from. A derived build re-reads, re-chunks and
 encodes only the documents written or deleted since then (and the answers of changed
 questions, which are indexed under their question's title), and carries everything else

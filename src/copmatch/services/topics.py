@@ -1,4 +1,6 @@
-"""What documents and members are about: topic vectors from a snapshot, tags, key terms.
+"""What documents and members are about: topic vectors from a snapshot, and tags.
+
+Topic labels (tags, key phrases) are named by ``labels.py``.
 
 Vectors are computed on demand from the snapshot's passage vectors (one sparse matrix
 product each), so they always match the index being served and need no extra files.
@@ -6,7 +8,6 @@ product each), so they always match the index being served and need no extra fil
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,6 +64,24 @@ class MemberTopics:
     offering: np.ndarray  # (n_members,) recency-weighted answers and documents, same scale
 
 
+def recency_weights(corpus: Corpus, settings: Settings) -> np.ndarray:
+    """(n_contrib,) how much each contribution says a member is active now, on the
+    introductions' clock: calendar days by default (``ranking/recency.py`` says why), or
+    ``intro_activity_half_life_posts`` documents posted since (measured no better; kept so
+    the choice can be re-measured). An undated one counts as one half-life old."""
+    if settings.intro_activity_clock == "days":
+        return calendar_recency(corpus, settings.intro_activity_half_life_days)
+    if settings.intro_activity_clock != "posts":
+        raise ValueError(f"intro_activity_clock must be 'days' or 'posts', not {settings.intro_activity_clock!r}")
+    half_life = settings.intro_activity_half_life_posts
+    days = corpus.doc_days[corpus.contrib_doc]
+    dated = np.isfinite(days)
+    known = np.sort(corpus.doc_days[np.isfinite(corpus.doc_days)])
+    # Documents posted after each contribution's document: its age on the community's clock.
+    age = np.where(dated, len(known) - np.searchsorted(known, np.where(dated, days, 0.0), side="right"), half_life)
+    return 0.5 ** (np.maximum(age, 0.0) / half_life)
+
+
 def member_topics(searcher: Searcher, doc_vectors: np.ndarray, settings: Settings) -> MemberTopics:
     corpus = searcher.corpus
     asked = corpus.contrib_class == ASKER
@@ -73,7 +92,7 @@ def member_topics(searcher: Searcher, doc_vectors: np.ndarray, settings: Setting
             (weights, (corpus.contrib_member, corpus.contrib_doc)), shape=(corpus.n_members, corpus.n_docs)
         )
 
-    recent = calendar_recency(corpus, settings.intro_activity_half_life_days)
+    recent = recency_weights(corpus, settings)
     asking = np.asarray(sums(asked * recent).sum(axis=1)).ravel()
     offering = np.asarray(sums(offered * recent).sum(axis=1)).ravel()
     scale = max(float((asking + offering).max(initial=0.0)), 1e-12)
@@ -100,26 +119,3 @@ def member_tag_counts(documents: Iterable[dict], contributions: Iterable[tuple[s
     for member_id, document_id, _role in contributions:
         counts[member_id].update(tags.get(document_id, ()))
     return dict(counts)
-
-
-def shared_tags(a: Counter, b: Counter, limit: int) -> list[str]:
-    """Tags both members work with, the ones both use most first."""
-    common = set(a) & set(b)
-    return sorted(common, key=lambda t: (-min(a[t], b[t]), -(a[t] + b[t]), t))[:limit]
-
-
-_WORD = re.compile(r"[a-z][a-z0-9-]{3,}")
-_STOPWORD_TEXT = """about above after again also always another anyone anything because been before being below
-between both could does doing done down during each either enough even every from further have
-having here into just know less like make many more most much must need never only other over
-same should since some still such than that their them then there these they thing things this
-those though through under until used using very want were what when where which while will
-with within without would your yours just really anybody question answer thanks please"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-
-def key_terms(text_a: str, text_b: str, limit: int) -> list[str]:
-    """Content words both texts use, the ones both use most first (when tags are missing)."""
-    a = Counter(w for w in _WORD.findall(text_a.lower()) if w not in _STOPWORDS)
-    b = Counter(w for w in _WORD.findall(text_b.lower()) if w not in _STOPWORDS)
-    return shared_tags(a, b, limit)

@@ -123,7 +123,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX feedback_member ON feedback(member_id);
     """,
-    # 5: change tracking for incremental index builds: every import or deletion takes the next
+    # 5: signed-in browser sessions of the web pages: only a SHA-256 of the cookie's token is
+    # kept, with the key it was opened with (revoking the key ends its sessions) and the
+    # session's CSRF token.
+    """
+    CREATE TABLE web_sessions (
+        token_hash TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES api_keys(id),
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX web_sessions_key ON web_sessions(key_id);
+    """,
+    # 6: change tracking for incremental index builds: every import or deletion takes the next
     # store revision; documents carry the one that last wrote them, deletions leave a tombstone.
     """
     ALTER TABLE documents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;

@@ -354,6 +354,61 @@ class Store:
             )
             return cursor.rowcount > 0
 
+    # --- web sessions (the pages' sign-in) ----------------------------------------------------
+    def add_web_session(self, token_hash: str, key_id: str, csrf_token: str, expires_at: str) -> None:
+        now = utc_now()
+        with self._write_lock, self.db.atomic():
+            self.db.execute("DELETE FROM web_sessions WHERE expires_at <= ?", [now])
+            self.db["web_sessions"].insert(
+                {"token_hash": token_hash, "key_id": key_id, "csrf_token": csrf_token,
+                 "created_at": now, "expires_at": expires_at}
+            )  # fmt: skip
+
+    def web_session(self, token_hash: str) -> dict[str, Any] | None:
+        """The session with its key's role, member and revocation (None if unknown)."""
+        rows = self.db.execute_returning_dicts(
+            "SELECT s.key_id, s.csrf_token, s.expires_at, k.role, k.member_id, k.revoked_at"
+            " FROM web_sessions s JOIN api_keys k ON k.id = s.key_id WHERE s.token_hash = ?",
+            [token_hash],
+        )
+        return rows[0] if rows else None
+
+    def delete_web_session(self, token_hash: str) -> None:
+        with self._write_lock, self.db.atomic():
+            self.db.execute("DELETE FROM web_sessions WHERE token_hash = ?", [token_hash])
+
+    def member_contributions(self, member_id: str) -> list[dict[str, Any]]:
+        """A member's contributions with their documents' facts (no bodies), newest first."""
+        rows = self.db.execute_returning_dicts(
+            "SELECT c.role, d.id AS document_id, d.kind, d.title, d.tags, d.parent_id, d.accepted, d.created_at,"
+            " coalesce(nullif(d.title, ''), p.title, '') AS display_title"
+            " FROM contributions c JOIN documents d ON d.id = c.document_id"
+            " LEFT JOIN documents p ON p.id = d.parent_id"
+            " WHERE c.member_id = ? ORDER BY d.created_at DESC, d.id",
+            [member_id],
+        )
+        return [_decode(row) for row in rows]
+
+    def document_contributors(self, document_ids: list[str]) -> list[dict[str, Any]]:
+        """(document_id, member_id, name, silo, role) of the given documents' contributors."""
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(document_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found += self.db.execute_returning_dicts(
+                "SELECT c.document_id, c.member_id, m.name, m.silo, c.role FROM contributions c"
+                f" JOIN members m ON m.id = c.member_id WHERE c.document_id IN ({marks}) ORDER BY c.member_id",
+                chunk,
+            )
+        return found
+
+    def answers_to(self, question_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute_returning_dicts(
+            "SELECT id, kind, title, accepted, score, created_at FROM documents WHERE parent_id = ?"
+            " ORDER BY accepted DESC, score DESC, id",
+            [question_id],
+        )
+        return [_decode(row) for row in rows]
+
     # --- brokering: document facts and introductions ------------------------------------------
     def document_facts(self) -> list[dict[str, Any]]:
         """Every document without its body (the graph and topic code need only these)."""

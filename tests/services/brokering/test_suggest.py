@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from copmatch.errors import InvalidTransitionError
+from copmatch.services.brokering.diversity import diversified
 from copmatch.services.brokering.score import pair_terms, score_pairs
-from copmatch.services.brokering.suggest import neighbour_pairs, pick_with_cap
+from copmatch.services.brokering.suggest import neighbour_pairs
 from copmatch.services.topics import MemberTopics
+from copmatch.settings import Settings
 from tests.conftest import imported_and_built, private_copy
 from tests.support import DATA, open_community
 
@@ -159,7 +161,34 @@ def test_score_pairs_matches_the_formula_written_out():
 
 def test_cap_skips_pairs_of_full_members_in_score_order():
     a, b = np.array([0, 0, 1, 2]), np.array([1, 2, 2, 3])
-    order = np.array([0, 1, 2, 3])
-    assert pick_with_cap(order, a, b, {}, per_member=1, limit=10) == [0, 3]
-    assert pick_with_cap(order, a, b, {3: 1}, per_member=1, limit=10) == [0]
-    assert pick_with_cap(order, a, b, {}, per_member=2, limit=2) == [0, 1]
+    score = np.array([4.0, 3.0, 2.0, 1.0])
+    topic = np.eye(4)  # orthogonal topics: only the cap and shared members matter
+    silos = np.array(["", "", "", ""], dtype=object)
+    by_score = Settings(intro_mmr_lambda=1.0)
+
+    def pick(load, per_member, limit, settings=by_score):
+        return diversified(score, topic, a, b, silos, settings, load, per_member, limit)
+
+    assert pick({}, per_member=1, limit=10) == [0, 3]
+    assert pick({3: 1}, per_member=1, limit=10) == [0]
+    assert pick({}, per_member=2, limit=2) == [0, 1]
+
+
+def test_mmr_passes_over_pairs_repeating_a_member_or_a_topic():
+    # Pairs 0-2 share member 0 and one topic; pair 3 is weaker but new in both ways.
+    a, b = np.array([0, 0, 0, 4]), np.array([1, 2, 3, 5])
+    score = np.array([1.0, 0.95, 0.9, 0.6])
+    topic = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    silos = np.array(["x", "y", "y", "y", "z", "w"], dtype=object)
+    order = diversified(score, topic, a, b, silos, Settings(intro_mmr_lambda=0.7), {}, 5, 4)
+    assert order[:2] == [0, 3]
+    assert diversified(score, topic, a, b, silos, Settings(intro_mmr_lambda=1.0), {}, 5, 4) == [0, 1, 2, 3]
+
+
+def test_a_refused_pair_is_passed_over_for_the_next():
+    a, b = np.array([0, 2, 4]), np.array([1, 3, 5])
+    silos = np.array([""] * 6, dtype=object)
+    order = diversified(
+        np.array([3.0, 2.0, 1.0]), np.eye(3), a, b, silos, Settings(), {}, 5, 2, accept=lambda i: i != 0
+    )
+    assert order == [1, 2]

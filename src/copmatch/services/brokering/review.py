@@ -78,6 +78,13 @@ def list_introductions(store: Store, status: str | None = None) -> list[Introduc
     return [_introduction(row, members) for row in store.introductions(status=status)]
 
 
+def introductions_by_id(store: Store, ids: list[int], members: dict[str, dict] | None = None) -> list[Introduction]:
+    """The given introductions, in the order of ``ids`` (members as already read, if given)."""
+    members = members if members is not None else {m["id"]: m for m in store.members()}
+    found = {row["id"]: _introduction(row, members) for row in store.introductions(ids=ids)}
+    return [found[i] for i in ids if i in found]
+
+
 def get_introduction(store: Store, introduction_id: int) -> Introduction:
     members = {m["id"]: m for m in store.members()}
     row = store.get_introduction(introduction_id)

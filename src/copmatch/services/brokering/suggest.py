@@ -1,23 +1,29 @@
 """Who should meet? Introductions between members of different silos who work on close
-topics and have never interacted, each with the topics and documents that show why.
+topics and have never interacted, each with the topic and documents that show why.
 
 Candidates come from FAISS nearest neighbours (topic to topic, interest to expertise),
-never from all pairs; each is scored by the pair formula of ``score.py``, the best are
-picked under a per-member cap, explained (``reasons.py``) and stored for the broker's
-review (``review.py``).
+never from all pairs; each is scored by the pair formula of ``score.py`` and moved by the
+broker's past decisions on similar pairs (``feedback.py``). The list is then built by
+maximal marginal relevance over pairs under a per-member cap (``diversity.py``), each
+pair explained as it comes up (``reasons.py``; a pair with no checkable shared topic is
+passed over), and stored for the broker's review (``review.py``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
-from copmatch.index.dense import DenseIndex, choose_spec
 from copmatch.ranking.retrieval import Searcher
+from copmatch.services.brokering.context import BrokeringContext
+from copmatch.services.brokering.diversity import diversified
+from copmatch.services.brokering.feedback import Decisions, centre_of, centred
 from copmatch.services.brokering.reasons import Explainer
-from copmatch.services.brokering.review import OPEN_STATUSES, Introduction, list_introductions
+from copmatch.services.brokering.review import OPEN_STATUSES, Introduction, introductions_by_id
 from copmatch.services.brokering.score import ScoredPairs, score_pairs
-from copmatch.services.graph import load_graph
-from copmatch.services.topics import MemberTopics, member_topics
+from copmatch.services.knn import nearest
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -28,38 +34,18 @@ def neighbour_pairs(
     """(n, 2) unordered member-row pairs: each query row's k nearest key rows (FAISS)."""
     if len(query_rows) == 0 or len(key_rows) == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    index = DenseIndex.build(keys[key_rows], choose_spec(len(key_rows), exact_max))
-    _, found = index.search(queries[query_rows], k + 1)  # (n_queries, k + 1), often itself first
+    _, found = nearest(keys[key_rows], queries[query_rows], k + 1, exact_max)  # often itself first
     valid = found >= 0
     a = np.repeat(query_rows, found.shape[1])[valid.ravel()]
     b = key_rows[found[valid]]
     return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)[a != b]
 
 
-def pick_with_cap(
-    order: np.ndarray, a: np.ndarray, b: np.ndarray, load: dict[int, int], per_member: int, limit: int
-) -> list[int]:
-    """Best pairs first, skipping any that would give a member more than ``per_member``
-    open introductions (``load`` holds what each member has already)."""
-    chosen: list[int] = []
-    load = dict(load)
-    for i in order.tolist():
-        if len(chosen) >= limit:
-            break
-        if load.get(int(a[i]), 0) < per_member and load.get(int(b[i]), 0) < per_member:
-            chosen.append(i)
-            load[int(a[i])] = load.get(int(a[i]), 0) + 1
-            load[int(b[i])] = load.get(int(b[i]), 0) + 1
-    return chosen
-
-
-def candidate_pairs(store: Store, searcher: Searcher, settings: Settings) -> tuple[ScoredPairs, MemberTopics]:
-    """Every eligible, scored pair before the cap: different silos, neither opted out,
-    never interacted, never suggested before, close enough on some topic."""
-    corpus = searcher.corpus
-    members = {m["id"]: m for m in store.members()}
-    topics = member_topics(searcher, searcher.document_vectors(), settings)
-    ids = corpus.member_ids.tolist()
+def candidate_pairs(context: BrokeringContext) -> ScoredPairs:
+    """Every eligible, scored pair before the list is made: different silos, neither opted
+    out, never interacted, never suggested before, close enough on some topic."""
+    searcher, settings, topics, members = context.searcher, context.settings, context.topics, context.members
+    ids = searcher.corpus.member_ids.tolist()
     active = topics.asking + topics.offering
     # A member with no contributions has nothing to show a broker, and no one to meet yet.
     eligible = np.array(
@@ -77,20 +63,87 @@ def candidate_pairs(store: Store, searcher: Searcher, settings: Settings) -> tup
     )
     n = len(ids) + 1
     keys = np.unique(found[:, 0] * n + found[:, 1])
-    silos = np.array([(members.get(m) or {}).get("silo") or "" for m in ids], dtype=object)
+    silos = context.silos()
     a, b = keys // n, keys % n
     # An unknown silo (a member with no ties) differs from every silo, even another unknown one.
     cross = (silos[a] != silos[b]) | (silos[a] == "") | (silos[b] == "")
-    known = {(r["member_a"], r["member_b"]) for r in store.introductions()} | set(load_graph(store).met)
-    blocked = np.array([min(rows) * n + max(rows) for rows in _rows_of(known, searcher.member_rows)], dtype=np.int64)
+    known = {(r["member_a"], r["member_b"]) for r in context.introductions} | set(context.met)
+    rows = searcher.member_rows
+    blocked = np.array(
+        [min(rows[x], rows[y]) * n + max(rows[x], rows[y]) for x, y in known if x in rows and y in rows],
+        dtype=np.int64,
+    )
     keep = cross & ~np.isin(keys, blocked)
     pairs = score_pairs(topics, a[keep], b[keep], settings.intro_peer_weight, settings.intro_similarity_power)
     close = np.maximum(pairs.peer, np.maximum(pairs.a_asks_b, pairs.b_asks_a)) >= settings.intro_min_similarity
-    return pairs.take(close & (pairs.score > 0)), topics
+    return pairs.take(close & (pairs.score > 0))
 
 
-def _rows_of(pairs: set[tuple[str, str]], rows: dict[str, int]) -> list[tuple[int, int]]:
-    return [(rows[a], rows[b]) for a, b in pairs if a in rows and b in rows]
+@dataclass(frozen=True)
+class Suggestion:
+    member_a: str
+    member_b: str
+    score: float  # the pair formula's score times the broker-feedback factor
+    reasons: dict[str, Any]
+
+
+def open_load(context: BrokeringContext) -> dict[int, int]:
+    """Open introductions (suggested, snoozed, approved) each member row has already."""
+    load: dict[int, int] = {}
+    rows = context.searcher.member_rows
+    for intro in context.introductions:
+        if intro["status"] in OPEN_STATUSES:
+            for member in (intro["member_a"], intro["member_b"]):
+                if member in rows:
+                    load[rows[member]] = load.get(rows[member], 0) + 1
+    return load
+
+
+def rank_suggestions(context: BrokeringContext, limit: int, per_member: int | None = None) -> list[Suggestion]:
+    """The next ``limit`` introductions, explained, in the order a broker should see them
+    (nothing is stored): the best-scored candidates, each given its shared topic, moved by
+    the broker's decisions on similar topics, and listed by MMR under the cap."""
+    settings = context.settings
+    per_member = settings.intro_per_member if per_member is None else per_member
+    pairs = candidate_pairs(context)
+    # Only the best-scored candidates can make the list: their shared topics are worked out.
+    best = np.argsort(-pairs.score, kind="stable")[: max(settings.intro_candidates, 4 * limit)]
+    pairs = pairs.take(best)
+    explain = Explainer(context)
+    similarity = [
+        {"peer": pairs.peer[i], "a_asks_b": pairs.a_asks_b[i], "b_asks_a": pairs.b_asks_a[i]} for i in range(len(best))
+    ]
+    shared = [explain.shared_topic(int(pairs.a[i]), int(pairs.b[i]), similarity[i]) for i in range(len(best))]
+    has_topic = np.array([t is not None for t in shared], dtype=bool)
+    directions = np.zeros((len(shared), context.doc_vectors.shape[1]), dtype=np.float32)
+    for i, found in enumerate(shared):
+        if found is not None:
+            directions[i] = found.direction
+    topic = centred(directions, centre_of(context.doc_vectors))
+    decisions = Decisions.of(context.introductions, context.doc_vectors, context.searcher.document_rows, settings)
+    factor = decisions.factors(topic, settings)
+    score = np.where(has_topic, pairs.score * factor, 0.0)
+    reasons: dict[int, dict] = {}
+
+    def explained(i: int) -> bool:
+        if shared[i] is None:
+            return False
+        found = explain(int(pairs.a[i]), int(pairs.b[i]), similarity[i], shared[i])
+        if found is not None:
+            if factor[i] != 1.0:
+                found["feedback"] = {
+                    "factor": round(float(factor[i]), 4),
+                    "like": decisions.nearest(topic[i], settings),
+                }
+            reasons[i] = found
+        return found is not None
+
+    order = diversified(
+        score, topic, pairs.a, pairs.b, context.silos(), settings, open_load(context), per_member, limit, explained
+    )
+    ids = context.searcher.corpus.member_ids
+    return [Suggestion(str(ids[pairs.a[i]]), str(ids[pairs.b[i]]), round(float(score[i]), 4), reasons[i])
+            for i in order]  # fmt: skip
 
 
 def suggest(
@@ -101,32 +154,8 @@ def suggest(
     per_member: int | None = None,
     broker: str | None = None,
 ) -> list[Introduction]:
-    """Score, pick under the per-member cap, explain, and store new suggestions."""
-    per_member = settings.intro_per_member if per_member is None else per_member
-    pairs, topics = candidate_pairs(store, searcher, settings)
-    load: dict[int, int] = {}
-    for intro in list_introductions(store):
-        if intro.status in OPEN_STATUSES:
-            for member in (intro.member_a, intro.member_b):
-                if member in searcher.member_rows:
-                    row = searcher.member_rows[member]
-                    load[row] = load.get(row, 0) + 1
-    order = np.argsort(-pairs.score, kind="stable")
-    chosen = pick_with_cap(order, pairs.a, pairs.b, load, per_member, limit)
-    explain = Explainer(store, searcher, topics, settings)
-    ids = searcher.corpus.member_ids
-    rows = [
-        {
-            "member_a": str(ids[pairs.a[i]]),
-            "member_b": str(ids[pairs.b[i]]),
-            "score": round(float(pairs.score[i]), 4),
-            "reasons": explain(
-                int(pairs.a[i]),
-                int(pairs.b[i]),
-                {"peer": pairs.peer[i], "a_asks_b": pairs.a_asks_b[i], "b_asks_a": pairs.b_asks_a[i]},
-            ),
-        }
-        for i in chosen
-    ]
-    new_ids = set(store.add_introductions(rows, broker=broker))
-    return [intro for intro in list_introductions(store) if intro.id in new_ids]
+    """Rank, explain and store new suggestions; the stored introductions, in list order."""
+    context = BrokeringContext.load(store, searcher, settings)
+    found = rank_suggestions(context, limit, per_member)
+    rows = [{"member_a": s.member_a, "member_b": s.member_b, "score": s.score, "reasons": s.reasons} for s in found]
+    return introductions_by_id(store, store.add_introductions(rows, broker=broker), context.members)
