@@ -28,9 +28,9 @@ WORK = HERE / ".work" / "ray_build"
 
 
 @app.command()
-def main(dump: str = typer.Option("coffee", help="Dump folder under shared/data/stackexchange.")) -> None:
+def main(dump: str = typer.Option("beer", help="Dump folder under shared/data/stackexchange.")) -> None:
     shutil.rmtree(WORK, ignore_errors=True)
-    settings = Settings(ray_min_texts=1)  # every text through the actors, profiles too
+    settings = Settings(ray_min_texts=1)  # every document and text through the actors
     local = Community(WORK / "local", settings)
     local.import_stackexchange(SHARED_DUMPS / dump)
     local.ensure_encoder_exported()

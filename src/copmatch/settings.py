@@ -52,7 +52,7 @@ class Settings:
     ivf_nprobe: int = _setting(32, "IVF lists scanned per query (recall@10 >= 0.95 at 1M in benchmarks/scale.py).")
     snapshots_kept: int = _setting(3, "Old index snapshots kept on disk after a successful build.")
     ray_min_texts: int = _setting(
-        512, "index build --ray: fewer texts than this are encoded locally (starting encoder actors costs more)."
+        512, "index build --ray: fewer texts (or documents) than this are encoded (chunked) locally: actors cost more."
     )
     ivf_retrain_ratio: float = _setting(
         1.25, "An incremental build retrains the IVF lists once the list count the size calls for moves by this factor."

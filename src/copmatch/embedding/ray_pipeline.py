@@ -237,8 +237,18 @@ class RayPipeline:
 
     def chunk(self, titles: list[str], bodies: list[str], embedder: Encoder, settings: Settings) -> list[Passage]:
         """Passages of the documents, as the local chunker makes them, in document order."""
-        if not titles:
-            return []
+        if len(titles) < settings.ray_min_texts:  # not worth starting chunker actors
+            from copmatch.embedding.chunking import load_tokenizer
+
+            tokenizer = load_tokenizer(embedder.model_path)
+            chunker = Chunker(
+                tokenizer,
+                embedder.max_tokens,
+                settings.passage_tokens,
+                settings.passage_overlap_tokens,
+                settings.title_tokens,
+            )
+            return chunker.split(titles, bodies)
         ray = self.ray
         items = [{"row": i, "title": t, "body": b} for i, (t, b) in enumerate(zip(titles, bodies))]
         blocks = max(1, math.ceil(len(items) / DOCUMENTS_PER_BLOCK))
