@@ -4,7 +4,7 @@
 
 Imports a development dump into two data dirs with empty embedding caches and the ONNX
 export (the build encoder a data dir with an export uses), then builds one locally and one
-on a local Ray instance with one CPU per core (chunker and encoder actors), in this order
+on a local Ray instance with one CPU per core (chunking tasks, encoder actors), in this order
 and in one process, so both encode the same texts on the same machine in the same run.
 The Ray instance's own start-up is timed apart (a cluster is started once, not per build);
 the build on Ray includes starting its actors and loading the model in each.

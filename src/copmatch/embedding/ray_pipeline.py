@@ -1,7 +1,7 @@
 """Chunking and encoding as Ray Data pipelines, for first builds and big imports on a cluster.
 
 ``copmatch index build --ray [ADDRESS]`` runs the two expensive, embarrassingly parallel
-stages of a build on Ray: documents -> passages (chunker actors) and passage texts ->
+stages of a build on Ray: documents -> passages (chunking tasks) and passage texts ->
 vectors (encoder actors, one CPU each, batched). Everything else is the ordinary build on
 the machine that holds the data dir: the embedding cache is read and written there, by
 ``encode_cached`` as in a local build (only texts it lacks reach the cluster), and the
@@ -144,25 +144,26 @@ class EncodeActor:
         return {"row": batch["row"], "vector": vectors}
 
 
-class ChunkActor:
-    def __init__(self, model_path: str, max_tokens: int, passage_tokens: int, overlap: int, title: int) -> None:
-        from copmatch.embedding.chunking import load_tokenizer
-        from copmatch.embedding.encoder import bundled_model_path
+def chunk_batch(
+    batch: dict[str, np.ndarray], model_path: str, max_tokens: int, passage_tokens: int, overlap: int, title: int
+) -> dict[str, np.ndarray]:
+    """Passages of one block of documents. A task, not an actor: the tokenizer loads in
+    milliseconds, and tasks run on Ray's already started workers (no actor start-up)."""
+    from copmatch.embedding.chunking import load_tokenizer
+    from copmatch.embedding.encoder import bundled_model_path
 
-        # The build's model folder, or on another machine the bundled model (the same tokenizer).
-        folder = Path(model_path) if (Path(model_path) / "tokenizer.json").is_file() else bundled_model_path()
-        self.chunker = Chunker(load_tokenizer(folder), max_tokens, passage_tokens, overlap, title)
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        passages = self.chunker.split([str(t) for t in batch["title"]], [str(b) for b in batch["body"]])
-        rows = batch["row"]
-        return {
-            "row": np.array([rows[p.document_row] for p in passages], dtype=np.int64),
-            "seq": np.array([p.seq for p in passages], dtype=np.int64),
-            "text": np.array([p.text for p in passages], dtype=object),
-            "start": np.array([p.start for p in passages], dtype=np.int64),
-            "end": np.array([p.end for p in passages], dtype=np.int64),
-        }
+    # The build's model folder, or on another machine the bundled model (the same tokenizer).
+    folder = Path(model_path) if (Path(model_path) / "tokenizer.json").is_file() else bundled_model_path()
+    chunker = Chunker(load_tokenizer(folder), max_tokens, passage_tokens, overlap, title)
+    passages = chunker.split([str(t) for t in batch["title"]], [str(b) for b in batch["body"]])
+    rows = batch["row"]
+    return {
+        "row": np.array([rows[p.document_row] for p in passages], dtype=np.int64),
+        "seq": np.array([p.seq for p in passages], dtype=np.int64),
+        "text": np.array([p.text for p in passages], dtype=object),
+        "start": np.array([p.start for p in passages], dtype=np.int64),
+        "end": np.array([p.end for p in passages], dtype=np.int64),
+    }
 
 
 class RayEncoder:
@@ -237,7 +238,7 @@ class RayPipeline:
 
     def chunk(self, titles: list[str], bodies: list[str], embedder: Encoder, settings: Settings) -> list[Passage]:
         """Passages of the documents, as the local chunker makes them, in document order."""
-        if len(titles) < settings.ray_min_texts:  # not worth starting chunker actors
+        if len(titles) < settings.ray_min_texts:  # not worth a Ray job
             from copmatch.embedding.chunking import load_tokenizer
 
             tokenizer = load_tokenizer(embedder.model_path)
@@ -253,16 +254,15 @@ class RayPipeline:
         items = [{"row": i, "title": t, "body": b} for i, (t, b) in enumerate(zip(titles, bodies))]
         blocks = max(1, math.ceil(len(items) / DOCUMENTS_PER_BLOCK))
         chunked = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
-            ChunkActor,
-            fn_constructor_args=(
-                str(embedder.model_path),
-                embedder.max_tokens,
-                settings.passage_tokens,
-                settings.passage_overlap_tokens,
-                settings.title_tokens,
-            ),
+            chunk_batch,
+            fn_kwargs={
+                "model_path": str(embedder.model_path),
+                "max_tokens": embedder.max_tokens,
+                "passage_tokens": settings.passage_tokens,
+                "overlap": settings.passage_overlap_tokens,
+                "title": settings.title_tokens,
+            },
             batch_size=DOCUMENTS_PER_BLOCK,
-            compute=ray.data.ActorPoolStrategy(size=min(self.actors, blocks)),
             num_cpus=1,
             batch_format="numpy",
         )
