@@ -27,6 +27,7 @@ class TestQuestion:
     asker: str | None
     answerers: set[str] = field(default_factory=set)
     accepted: str | None = None  # the accepted answer's author, when known
+    created: str = ""  # the question's CreationDate
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,20 @@ def _write_filtered(source: Path, target: Path, keep: list[str]) -> None:
     target.write_text("".join(head) + "".join(keep) + closing, encoding="utf-8")
 
 
+def _cutoff(posts: list[tuple[str, dict[str, str]]], share: float) -> str:
+    question_dates = sorted(a["CreationDate"] for _, a in posts if a.get("PostTypeId") == QUESTION)
+    return question_dates[min(int(len(question_dates) * share), len(question_dates) - 1)]
+
+
+def question_cutoff(dump_dir: Path, share: float) -> str:
+    """The creation date of the question at ``share`` of all questions by date."""
+    return _cutoff(_rows(dump_dir / POSTS), share)
+
+
 def split_dump(dump_dir: Path, history_dir: Path, history_share: float = 0.7) -> HistorySplit:
     """Write the history dump into ``history_dir`` and return the test questions."""
     posts = _rows(dump_dir / POSTS)
-    question_dates = sorted(a["CreationDate"] for _, a in posts if a.get("PostTypeId") == QUESTION)
-    cutoff = question_dates[min(int(len(question_dates) * history_share), len(question_dates) - 1)]
+    cutoff = _cutoff(posts, history_share)
     history_dir.mkdir(parents=True, exist_ok=True)
     kept = [line for line, a in posts if a.get("CreationDate", "") < cutoff]
     _write_filtered(dump_dir / POSTS, history_dir / POSTS, kept)
@@ -88,6 +98,7 @@ def _test_questions(posts: list[tuple[str, dict[str, str]]], cutoff: str) -> lis
                 asker=a.get("OwnerUserId"),
                 answerers=answerers[a["Id"]],
                 accepted=answer_owner.get(a.get("AcceptedAnswerId", "")),
+                created=a["CreationDate"],
             )
         )
     return out

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.lib.communities import link_shared_cache
-from benchmarks.lib.expert_data import HistorySplit, TestQuestion, split_dump
+from benchmarks.lib.expert_data import HistorySplit, TestQuestion, question_cutoff, split_dump
 from benchmarks.lib.expert_metrics import Judged
 from copmatch import Community, ExpertQuery, Settings
 from copmatch.embedding.encoder import Embedder
@@ -28,14 +28,14 @@ class Prepared:
     questions: list[TestQuestion]  # kept: at least one answerer is a candidate
     truths: list[Judged]
     candidates: list[list[str]]  # per question: history members with a post, minus the asker
-    vectors: np.ndarray  # (n_questions, dim) query vectors, encoded once
+    vectors: list[np.ndarray]  # per question (n_windows, dim): the whole question read in windows, encoded once
     dropped: int  # test questions none of whose answerers is a candidate
     timings: dict[str, float]
 
     def queries(self, settings: Settings) -> list[ExpertQuery]:
         return [
             ExpertQuery(
-                text=q.text[: settings.max_query_chars],
+                text=q.text,  # whole: a long question is read in windows, never truncated
                 limit=1,  # with candidates every candidate is returned anyway
                 exclude=(q.asker,) if q.asker else (),
                 candidates=c,
@@ -46,11 +46,22 @@ class Prepared:
 
 
 def prepare(
-    dump_dir: Path, work: Path, embedder: Embedder, settings: Settings, history_share: float, max_questions: int | None
+    dump_dir: Path,
+    work: Path,
+    embedder: Embedder,
+    settings: Settings,
+    history_share: float,
+    max_questions: int | None,
+    until_share: float | None = None,
 ) -> Prepared:
+    """``until_share``: keep only questions asked before that share's cutoff (development splits
+    inside the 70% history: history up to 50%, questions between the 50% and 70% cutoffs)."""
     timings: dict[str, float] = {}
     tick = time.perf_counter()
     split = split_dump(dump_dir, work / "history", history_share)
+    if until_share is not None:
+        until = question_cutoff(dump_dir, until_share)
+        split = replace(split, questions=[q for q in split.questions if q.created < until])
     data_dir = work / "data"
     # A fresh store and index each run; the embedding cache (derived, keyed by text) is the
     # benchmarks' shared one.
@@ -82,7 +93,7 @@ def prepare(
     if max_questions is not None:
         questions, truths, candidates = questions[:max_questions], truths[:max_questions], candidates[:max_questions]
     tick = time.perf_counter()
-    vectors = community.encode_queries([q.text[: settings.max_query_chars] for q in questions])
+    vectors = community.encode_query_windows([q.text for q in questions])
     timings["encode_queries_s"] = time.perf_counter() - tick
     return Prepared(dump_dir.name, split, community, searcher, questions, truths, candidates, vectors, dropped, timings)
 

@@ -74,6 +74,12 @@ class InvalidQueryError(CopmatchError):
     http_status = 422
 
 
+class QueryTooLargeError(CopmatchError):
+    """A query over the HTTP API's documented size limit (the library and CLI read any length)."""
+
+    http_status = 413
+
+
 class InvalidArgumentError(CopmatchError):
     """An argument names something copmatch does not know: a status, a role, an outcome."""
 
@@ -114,3 +120,31 @@ class ModelMissingError(CopmatchError):
     """The encoder an index build or a query needs has not been exported (copmatch models export)."""
 
     http_status = 409
+
+
+class SourceConflictError(CopmatchError):
+    """An import would overwrite records that another source imported."""
+
+    http_status = 409
+
+
+class DataDirError(CopmatchError):
+    """The data dir is not a folder copmatch can use (a file, unreadable, not a copmatch database)."""
+
+    http_status = 500
+
+
+class PayloadTooLargeError(CopmatchError):
+    """A request body is larger than the server accepts (setting api_max_body_bytes)."""
+
+    http_status = 413
+
+
+class TooManyRequestsError(CopmatchError):
+    """A client or key sent more requests than its rate allows; ``retry_after_s`` says when to retry."""
+
+    http_status = 429
+
+    def __init__(self, message: str, hint: str = "", retry_after_s: int = 1, details: dict | None = None) -> None:
+        super().__init__(message, hint, {**(details or {}), "retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s

@@ -8,6 +8,7 @@ HTTP server also turns on micro-batching here: concurrent queries share model ca
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,10 +20,13 @@ import numpy as np
 from copmatch.embedding.batching import MicroBatcher
 from copmatch.embedding.choice import query_encoder
 from copmatch.embedding.encoder import Encoder
+from copmatch.errors import IndexCorruptError, IndexMismatchError
 from copmatch.index.snapshot import SnapshotDir, read_manifest
 from copmatch.ranking.retrieval import Searcher, snapshot_encoder
 from copmatch.ranking.scores import MemberPriors, member_priors
 from copmatch.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class Served:
     searcher: Searcher
     priors: MemberPriors
     encoder: Encoder
+    #: Set when CURRENT's snapshot is damaged and an older intact one serves instead.
+    warning: str | None = None
 
     @property
     def version(self) -> str:
@@ -51,6 +57,9 @@ class ServingSession:
         self._given_encoder = given_encoder
         self._build_encoder: Encoder | None = None
         self._served: Served | None = None
+        # The CURRENT snapshot found damaged, stood in for by ``_served``: not reopened on every
+        # query, only once CURRENT names another snapshot.
+        self._damaged: Path | None = None
         self._batcher: MicroBatcher | None = None
         self._lock = threading.Lock()
 
@@ -73,18 +82,50 @@ class ServingSession:
 
         ``prefetch_encoder``: a query is about to be encoded, so load the query encoder
         alongside opening the index (commands that encode nothing should not pay for it)."""
-        path = self.snapshots.current_path()
+        try:
+            path: Path | None = self.snapshots.current_path()
+        except IndexCorruptError as exc:  # CURRENT itself is damaged, but snapshots exist
+            path, current_damage = None, exc
         with self._lock:
             served = self._served
-            if served is None or served.searcher.path != path:
+            if served is not None and (served.searcher.path == path or (served.warning and self._damaged == path)):
+                return served
+            try:
+                if path is None:
+                    raise current_damage
                 # The old snapshot is dropped, not closed: a query on another thread may still hold it.
-                encoder = self._encoder_for(path, read_manifest(path))
-                if prefetch_encoder and hasattr(encoder, "start_loading"):
-                    encoder.start_loading()  # alongside opening the index, not after it
-                searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
-                served = Served(searcher, member_priors(searcher.corpus, self.settings), encoder)
-                self._served = served
+                served = self._open(path, prefetch_encoder)
+            except IndexCorruptError as exc:
+                served = self._stand_in(path, exc, prefetch_encoder)
+            self._served, self._damaged = served, path if served.warning else None
             return served
+
+    def _open(self, path: Path, prefetch_encoder: bool, warning: str | None = None) -> Served:
+        encoder = self._encoder_for(path, read_manifest(path))
+        if prefetch_encoder and hasattr(encoder, "start_loading"):
+            encoder.start_loading()  # alongside opening the index, not after it
+        searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
+        return Served(searcher, member_priors(searcher.corpus, self.settings), encoder, warning)
+
+    def _stand_in(self, damaged: Path | None, damage: IndexCorruptError, prefetch_encoder: bool) -> Served:
+        """The newest intact snapshot other than the damaged current one, with a warning; or
+        the damage itself when none can serve (never a damaged snapshot, never silently)."""
+        for version in self.snapshots.versions():
+            candidate = self.snapshots.snapshots / version
+            if candidate == damaged:
+                continue
+            warning = f"{damage.message} Serving the older snapshot {version} instead."
+            try:
+                served = self._open(candidate, prefetch_encoder, warning)
+            except (IndexCorruptError, IndexMismatchError):
+                continue
+            log.warning("%s", warning)
+            return served
+        raise IndexCorruptError(
+            f"{damage.message} No intact snapshot is left to serve.",
+            hint="Rebuild with: copmatch index build",
+            details=damage.details,
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors, (n, dim); through the micro-batcher when serving concurrent requests."""

@@ -40,6 +40,9 @@ class Settings:
     rebuild_nice: int = _setting(
         10, "Server: scheduling niceness added to a background rebuild's threads (0 = same as queries; Linux)."
     )
+    cache_commit_texts: int = _setting(
+        512, "Texts encoded between commits to the embedding cache (a killed build loses at most these)."
+    )
     encoder_variant: str = _setting(
         "fp32", "Encoder of builds and queries: fp32, or int8 (~2x faster, slightly less exact; export it first)."
     )
@@ -106,6 +109,47 @@ class Settings:
         0.0, "Share of the prior scaled by the member's smoothed acceptance rate (0: off; measured no gain)."
     )
 
+    # --- long queries ------------------------------------------------------------------
+    query_window_combination: str = _setting(
+        "max", "How a long query's windows combine into one cosine per passage: max, mean or centroid."
+    )
+
+    # --- learned ranker (fitted per community at index build) -------------------------------
+    learned_min_questions: int = _setting(
+        60, "Answered past questions a community needs before a ranker is learned from its history."
+    )
+    learned_max_questions: int = _setting(1500, "Latest answered past questions used to train (older ones are left).")
+    learned_validation_share: float = _setting(
+        0.2, "Latest share of the training questions held out to validate the learned ranker against the default."
+    )
+    learned_min_gain: float = _setting(
+        0.0, "nDCG@10 the learned ranker must gain over the default formula on the held-out slice to serve."
+    )
+    learned_model: str = _setting(
+        "logistic", "Learner: logistic (regularised logistic regression) or trees (LightGBM boosted trees)."
+    )
+    learned_regularisation: float = _setting(
+        0.01, "Inverse L2 strength C of the logistic learner (small: stays close to the community's average member)."
+    )
+    learned_horizon_share: float = _setting(
+        0.2,
+        "A build serves for a while: each past question's features are taken as of the start of its block of "
+        "this share of the history's questions.",
+    )
+    learned_trees: int = _setting(200, "Boosting rounds of the trees learner.")
+    learned_leaves: int = _setting(7, "Leaves per tree of the trees learner (small trees: little data per community).")
+    learned_learning_rate: float = _setting(0.05, "Shrinkage of each boosting round.")
+    learned_min_rows_per_leaf: int = _setting(40, "Fewest training rows a leaf may hold.")
+
+    # --- honest confidence ------------------------------------------------------------------
+    # Dev splits, six dumps (benchmarks/knows_threshold.py): balanced accuracy of "someone / nobody
+    # is known" on own vs other-subject questions is 0.926 at 0.3 and 0.933 at 0.325 (the best);
+    # 0.3 is kept because 0.325 hides the sample community's planted cold-start expert (bio only).
+    knows_threshold: float = _setting(
+        0.3,
+        "Topical evidence (best matching answer, document or profile, 0-1) a member needs to be shown as an expert.",
+    )
+
     # --- evidence ---------------------------------------------------------------------
     evidence_per_member: int = _setting(3, "Documents returned as evidence for each expert.")
     evidence_min_score: float = _setting(
@@ -114,12 +158,23 @@ class Settings:
     snippet_chars: int = _setting(220, "Length of an evidence snippet.")
 
     # --- limits ---------------------------------------------------------------------
-    max_query_chars: int = _setting(4000, "Longest query text accepted.")
+    api_max_query_chars: int = _setting(
+        50_000, "HTTP API only: longest query text accepted (413 beyond; the CLI and library read any length)."
+    )
     max_limit: int = _setting(200, "Largest number of results (experts, documents, suggestions) one request returns.")
     api_max_batch_queries: int = _setting(100, "API: most queries in one POST /v1/experts/batch.")
     api_max_ids: int = _setting(1000, "API: most member ids in one request's exclude or candidates list.")
     api_max_import_records: int = _setting(
         20_000, "API: most members (and most documents) in one POST /v1/admin/import."
+    )
+    # Checked while the body streams in, before authentication: an unauthenticated client
+    # cannot make the server hold more than this (20,000 records of ~2 kB fit in 64 MiB).
+    api_max_body_bytes: int = _setting(64 * 2**20, "API: largest request body in bytes; larger ones get 413.")
+    api_failed_auth_per_minute: int = _setting(
+        20, "API: failed authentications a client (IP address) may make per minute before 429 (0 = no limit)."
+    )
+    api_key_requests_per_minute: int = _setting(
+        12_000, "API: requests one key may make per minute before 429 (0 = no limit; above this machine's capacity)."
     )
 
     # --- knowledge brokering: silos, introductions, related practice, health -----------

@@ -262,3 +262,31 @@ def test_cli_models_status(exported, tmp_path):
     assert set(export["variants"]) == {"fp32", "int8"}
     empty = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "empty"), "models", "status"])
     assert empty.exit_code == 0 and "copmatch models export" in empty.output
+
+
+@pytest.mark.slow
+def test_fresh_data_dir_import_and_build_then_cold_query_without_torch(tmp_path, fp32_cache):
+    """The README way, nothing else: `import` + `index build` (which exports the encoder when the
+    data dir has none), then a cold `copmatch experts` process that never imports torch."""
+    data_dir = tmp_path / "fresh"
+    (data_dir / "cache").mkdir(parents=True)
+    shutil.copy(fp32_cache, data_dir / "cache" / "embeddings.sqlite")  # vectors only; no export copied
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cli = "import sys; from copmatch.cli import main; sys.argv = ['copmatch'] + sys.argv[1:]; main()"
+
+    def copmatch(*args: str, trace: bool = False) -> subprocess.CompletedProcess:
+        command = [sys.executable, *(["-X", "importtime"] if trace else []), "-c", cli, "--data-dir", str(data_dir)]
+        return subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=600)
+
+    imported = copmatch(
+        "import", "jsonl", "--members", str(DATA / "members.jsonl"), "--documents", str(DATA / "documents.jsonl")
+    )
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    built = copmatch("index", "build", "--json")
+    assert built.returncode == 0, built.stderr[-2000:]
+    result = copmatch("experts", "pipe corrosion", "--limit", "2", "--json", trace=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["experts"]
+    modules = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
+    assert "onnxruntime" in modules
+    assert not {m for m in modules if m.split(".")[0] in {"torch", "sentence_transformers", "transformers", "sklearn"}}

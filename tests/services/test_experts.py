@@ -83,7 +83,7 @@ def test_scores_do_not_depend_on_the_rest_of_the_batch(tiny):
 
 @pytest.mark.parametrize(
     ("text", "limit", "message"),
-    [("", 5, "empty"), ("   ", 5, "empty"), ("x" * 5000, 5, "limit is 4000"), ("pumps", 0, "limit")],
+    [("", 5, "empty"), ("   ", 5, "empty"), ("pumps", 0, "limit")],
 )
 def test_bad_queries_are_clear_errors(tiny, text, limit, message):
     with pytest.raises(InvalidQueryError, match=message):

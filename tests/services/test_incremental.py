@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, fields
 
 import faiss
@@ -9,11 +10,13 @@ import numpy as np
 import pytest
 
 from copmatch.errors import NotFoundError
-from copmatch.index.snapshot import BM25_DIR, CORPUS, PASSAGE_VECTORS
+from copmatch.index.snapshot import BM25_DIR, CORPUS, LEARNED_RANKER, PASSAGE_VECTORS
 from copmatch.index.term_counts import TermCounts
 from copmatch.index.texts import TextReader, derive_texts, write_texts
 from copmatch.ranking.corpus import Corpus
 from copmatch.services.incremental import RowPlan, update_ivf
+from tests.conftest import private_copy
+from tests.support import open_community
 
 QUERIES = ["pump vibration after a bearing change", "chlorine residual in the network", "SCADA alarm flood", "billing"]
 
@@ -85,6 +88,36 @@ def test_derived_snapshot_answers_as_a_full_rebuild(tiny):
     terms_a = {t: (counts_a.rows[counts_a.indptr[i] : counts_a.indptr[i + 1]]) for t, i in counts_a.vocab.items()}
     for term, i in counts_b.vocab.items():
         assert np.array_equal(terms_a[term], counts_b.rows[counts_b.indptr[i] : counts_b.indptr[i + 1]]), term
+
+
+def _ranker(snapshot) -> dict:
+    """A saved learned ranker without its fitting time."""
+    saved = json.loads((snapshot / LEARNED_RANKER).read_text())
+    saved.get("report", {}).pop("fit_s", None)
+    return saved
+
+
+def test_derived_build_learns_the_ranker_and_feedback_a_full_rebuild_does(coffee_built, tmp_path, embedder):
+    """The learned ranker is retrained by a derived build exactly as a full build trains it, and
+    helpful feedback (evidence that lives outside the documents table) is added like a document."""
+    community = open_community(private_copy(coffee_built, tmp_path / "data"), embedder)
+    # A ranker is learned and served even from this slice of the dump (its 40 questions).
+    community.settings = community.settings.with_overrides(learned_min_questions=10, learned_min_gain=-1.0)
+    answers = sorted({d for _, d, role in community.store.contributions() if role == "answerer"})
+    member = community.store.members()[0]["id"]
+    community.delete_documents(answers[:3])
+    community.record_feedback("how fine should the grind be for a moka pot", member, helpful=True)
+    derived = community.build_index()
+    assert derived.mode == "incremental" and derived.changed_documents >= 4
+    queries = ["how fine should the grind be for a moka pot", "descaling an espresso machine", "cold brew ratio"]
+    incremental = {q: [asdict(e) for e in community.find_experts(q, limit=5)] for q in queries}
+    searcher, _ = community.current_searcher()
+    assert searcher.document_row("feedback:1") is not None
+    rebuilt = community.build_index(full=True)
+    assert rebuilt.mode == "full"
+    assert _ranker(derived.path) == _ranker(rebuilt.path)
+    assert {q: [asdict(e) for e in community.find_experts(q, limit=5)] for q in queries} == incremental
+    community.close()
 
 
 def test_deleted_documents_are_gone_from_every_result(tiny):

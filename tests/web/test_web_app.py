@@ -125,16 +125,26 @@ def test_errors_are_pages_for_browsers_and_json_for_the_api(web):
 
 
 def test_ask_page_validates_and_answers(web):
-    _, secret = web.keys["member"]
+    _, secret = web.community.create_key("member")  # not bound to a member: anyone may be suggested
     sign_in(web, secret)
     csrf = csrf_of(web.get("/").text)
     empty = web.post("/ask", data={"csrf_token": csrf, "question": "   "})
     assert empty.status_code == 422 and "The query text is empty" in empty.text
-    long = web.post("/ask", data={"csrf_token": csrf, "question": "x" * 4001})
-    assert long.status_code == 422 and "limit is 4000" in long.text
+    # A long question is read whole, never refused for its length (issue #12).
+    long = web.post("/ask", data={"csrf_token": csrf, "question": "pump vibration after a bearing change. " * 160})
+    assert long.status_code == 200 and 'data-member-id="ana"' in long.text
     fragment = web.post("/ask", data={"csrf_token": csrf, "question": "pump vibration", "fragment": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert re.findall(r'data-member-id="([^"]+)"', fragment.text)[0] == "ana"
+
+
+def test_ask_page_never_suggests_the_asker(web):
+    _, secret = web.keys["member"]  # bound to ana, the pump expert
+    sign_in(web, secret)
+    csrf = csrf_of(web.get("/").text)
+    fragment = web.post("/ask", data={"csrf_token": csrf, "question": "pump vibration", "fragment": "true"})
+    shown = re.findall(r'data-member-id="([^"]+)"', fragment.text)
+    assert fragment.status_code == 200 and shown and "ana" not in shown
 
 
 def test_uploads_name_the_uploaded_file_and_line():
@@ -150,10 +160,16 @@ def test_uploads_name_the_uploaded_file_and_line():
 
 def test_expert_view_splits_knows_and_active_and_says_when_nobody_knows():
     evidence = [Evidence("d1", "Pump alignment", "practice", "author", 0.5, "laser alignment ...")]
-    knows = Expert("ana", "Ana", "Field", score=0.3, content=1.2, profile=0.1, prior=0.6, evidence=evidence)
+    knows = Expert(
+        "ana", "Ana", "Field", score=0.3, knows=0.5, active=0.6, has_evidence=True,
+        content=1.2, profile=0.1, prior=0.6, evidence=evidence,
+    )  # fmt: skip
     view = views.expert_view(knows)
     assert view.knows == pytest.approx(0.5) and view.active == pytest.approx(0.6)
     assert views.ask_answer("q", [knows], "v1").nobody_knows is False
-    nobody = Expert("gen", "Gene", None, score=0.05, content=0.0, profile=0.0, prior=0.5)
+    nobody = Expert(
+        "gen", "Gene", None, score=0.05, knows=0.1, active=0.5, has_evidence=False,
+        content=0.0, profile=0.0, prior=0.5,
+    )  # fmt: skip
     assert views.ask_answer("q", [nobody], "v1").nobody_knows is True
     assert views.ask_answer("q", [], "v1").nobody_knows is True

@@ -43,7 +43,7 @@ def import_records(body: ImportRequest, community: CommunityDep) -> dict[str, An
     New data is searchable after the next rebuild."""
     for field in ("members", "documents"):
         at_most(field, len(getattr(body, field)), community.settings.api_max_import_records, "api_max_import_records")
-    summary = community.import_records(body.members, body.documents)
+    summary = community.import_records(body.members, body.documents, source=body.source)
     return {k: v for k, v in asdict(summary).items() if k != "source"}
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from copmatch.api.deps import CommunityDep, broker, member
-from copmatch.api.limits import at_most
+from copmatch.api.limits import at_most, text_at_most
 from copmatch.api.schemas import Strict
 from copmatch.services.keys import ApiKey
 
@@ -53,7 +53,7 @@ class OutcomeRequest(Strict):
 def practices(body: PracticesRequest, community: CommunityDep) -> dict[str, Any]:
     """One result per document, diversified (MMR), each with the matching passage's snippet."""
     if body.text is not None:
-        at_most("text", len(body.text), community.settings.max_query_chars, "max_query_chars")
+        text_at_most(len(body.text), community.settings.api_max_query_chars)
     found = community.practices(body.text, body.like, body.kinds, body.limit)
     return {"ok": True, "index_version": community.index_version(), "practices": [p.to_dict() for p in found]}
 
@@ -77,7 +77,7 @@ def list_introductions(
     community: CommunityDep,
     key: BrokerKey,
     status: Annotated[
-        Literal["suggested", "approved", "rejected", "snoozed", "introduced", "closed"] | None,
+        Literal["suggested", "approved", "rejected", "snoozed", "introduced", "closed", "withdrawn"] | None,
         Query(description="Only this status."),
     ] = None,
 ) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def get_introduction(introduction_id: IntroductionId, community: CommunityDep, k
 def decide(
     introduction_id: IntroductionId, body: DecisionRequest, community: CommunityDep, key: BrokerKey
 ) -> dict[str, Any]:
-    decided = community.decide_introduction(introduction_id, body.decision, _who(key), body.note)
+    decided = community.decide_introduction(introduction_id, body.decision, _who(key), body.note, key.member_id)
     return {"ok": True, "introduction": decided.to_dict()}
 
 
@@ -116,5 +116,5 @@ def decide(
 def outcome(
     introduction_id: IntroductionId, body: OutcomeRequest, community: CommunityDep, key: BrokerKey
 ) -> dict[str, Any]:
-    closed = community.introduction_outcome(introduction_id, body.outcome, _who(key), body.note)
+    closed = community.introduction_outcome(introduction_id, body.outcome, _who(key), body.note, key.member_id)
     return {"ok": True, "introduction": closed.to_dict()}

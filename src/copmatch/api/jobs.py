@@ -92,7 +92,9 @@ class RebuildJobs:
     def _run(self, job: Job) -> None:
         job.nice = lower_thread_priority(self.community.settings.rebuild_nice)
         try:
-            report = self.community.build_index(progress=job.progress)
+            # No ONNX export inside a serving process: a torch export would stall the queries it
+            # serves meanwhile (`copmatch index build` or `models export` make it).
+            report = self.community.build_index(progress=job.progress, export_encoder=False)
             job.result = {
                 "version": report.version,
                 "documents": report.documents,

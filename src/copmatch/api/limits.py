@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from copmatch.errors import InvalidQueryError
+from copmatch.errors import InvalidQueryError, QueryTooLargeError
 from copmatch.settings import Settings
 
 
@@ -24,9 +24,20 @@ def at_most(field: str, value: int, maximum: int, setting: str) -> None:
         )
 
 
+def text_at_most(length: int, maximum: int, query_id: str | None = None) -> None:
+    """A query text over the API's size limit is a 413 (the CLI and the library read any length)."""
+    if length > maximum:
+        where = f"Query {query_id!r} is" if query_id else "The query is"
+        raise QueryTooLargeError(
+            f"{where} {length:,} characters; this API reads up to {maximum:,} (setting api_max_query_chars).",
+            hint="Send the question or abstract itself; the CLI (copmatch experts) reads any length.",
+            details={"limit": maximum, "setting": "api_max_query_chars"},
+        )
+
+
 def check_query(query: Any, settings: Settings, prefix: str = "") -> None:
     """A query's text length, ``limit`` and ``exclude``/``candidates`` lists within the settings."""
-    at_most(prefix + "text", len(query.text), settings.max_query_chars, "max_query_chars")
+    text_at_most(len(query.text), settings.api_max_query_chars, getattr(query, "id", None))
     if getattr(query, "limit", None) is not None:
         at_most(prefix + "limit", query.limit, settings.max_limit, "max_limit")
     for field in ("exclude", "candidates"):

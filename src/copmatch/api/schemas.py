@@ -22,13 +22,15 @@ MemberId = Field(min_length=1, max_length=200)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "5" is not a limit and true is not 1; no value is coerced from another type.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ExpertsRequest(Strict):
     text: str = Field(
         min_length=1,
-        description=f"The topic or question, free text (at most max_query_chars, default {_DEFAULTS.max_query_chars}).",
+        description=f"The topic or question, free text, read whole (a long question or a pasted abstract is read "
+        f"in windows); at most api_max_query_chars, default {_DEFAULTS.api_max_query_chars:,} (413 beyond).",
         examples=["Our booster pump vibrates after a bearing change"],
     )
     limit: int = Field(
@@ -61,6 +63,7 @@ class BatchExpertsRequest(Strict):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -85,11 +88,15 @@ class FeedbackRequest(Strict):
 class ExpertsResponse(BaseModel):
     ok: bool = True
     index_version: str
+    nobody_known: bool = Field(
+        description="No member has topical evidence above knows_threshold: the members listed are only the closest."
+    )
     experts: list[Expert]
 
 
 class BatchResult(BaseModel):
     id: str
+    nobody_known: bool
     experts: list[Expert]
 
 
@@ -109,9 +116,16 @@ class ImportRequest(Strict):
         default_factory=list,
         description="Document records in the native JSONL format (at most api_max_import_records).",
     )
+    source: str = Field(
+        "native",
+        min_length=1,
+        max_length=64,
+        description="The records' source; another source's records are never overwritten.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -137,6 +151,8 @@ class DeleteDocumentsRequest(Strict):
 
 class ImportResponse(BaseModel):
     ok: bool = True
+    source_name: str = "native"
+    id_prefix: str = ""
     members: int
     documents: int
     contributions: int

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from copmatch.cli import render
 from copmatch.cli.common import open_community, print_json, state
 from copmatch.errors import CopmatchError
 from copmatch.settings import Settings
+from copmatch.store.sources import NATIVE_SOURCE
 
 import_app = typer.Typer(help="Import members and documents into the store.", no_args_is_help=True)
 
@@ -20,24 +22,31 @@ import_app = typer.Typer(help="Import members and documents into the store.", no
 def import_jsonl(
     members: Annotated[Path | None, typer.Option(help="Members JSONL file.")] = None,
     documents: Annotated[Path | None, typer.Option(help="Documents JSONL file.")] = None,
+    source: Annotated[
+        str, typer.Option(help="The source these records belong to; another source's ids are never overwritten.")
+    ] = NATIVE_SOURCE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Import native JSONL members and/or documents (all or nothing)."""
     if members is None and documents is None:
         raise CopmatchError("Nothing to import.", hint="Pass --members FILE and/or --documents FILE.")
     with render.progress_bars() as bars:
-        summary = open_community().import_jsonl(members, documents, progress=bars)
+        summary = open_community().import_jsonl(members, documents, progress=bars, source=source)
     _show_summary(summary, as_json)
 
 
 @import_app.command("stackexchange")
 def import_stackexchange(
     dump_dir: Annotated[Path, typer.Argument(help="Folder with Posts.xml (and Users.xml if present).")],
+    source: Annotated[
+        str | None,
+        typer.Option(help="Name of this dump's source (default: the folder's name); colliding ids get NAME: first."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Import a StackExchange data dump: questions, answers, their owners."""
     with render.progress_bars() as bars:
-        summary = open_community().import_stackexchange(dump_dir, progress=bars)
+        summary = open_community().import_stackexchange(dump_dir, progress=bars, source=source)
     _show_summary(summary, as_json)
 
 
@@ -105,7 +114,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
     open_community().revoke_key(key_id)
-    render.console.print(f"Revoked key {key_id}.")
+    render.console.print(f"Revoked key {key_id}.", markup=False)
 
 
 def show_settings(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
@@ -114,7 +123,8 @@ def show_settings(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     if as_json:
         print_json([{"name": n, "default": d, "help": h} for n, d, h in rows])
         return
-    render.console.print(render.key_value_table("Settings", {n: f"{d}  [dim]{h}[/dim]" for n, d, h in rows}))
+    table = render.key_value_table("Settings", {n: Text.assemble(f"{d}  ", (h, "dim")) for n, d, h in rows})
+    render.console.print(table)
 
 
 def serve(
@@ -144,5 +154,7 @@ def serve(
         "serve_max_batch": encoder_batch,
     }
     settings = Settings(encoder_variant=encoder).with_overrides(**{k: v for k, v in overrides.items() if v is not None})
-    render.err_console.print(f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})")
+    render.err_console.print(
+        f"copmatch API on http://{host}:{port} (data dir {state.data_dir.resolve()})", markup=False
+    )
     uvicorn.run(create_app(state.data_dir, settings), host=host, port=port, log_level="warning")

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from copmatch.cli import admin, brokering, experts, index, render
@@ -44,9 +45,11 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except CopmatchError as exc:
-            render.err_console.print(f"[bold red]error:[/bold red] {exc.message}", highlight=False, soft_wrap=True)
+            # Messages quote user data ("unknown member(s) in 'authors': ['[ids]']"): never markup.
+            message, hint = escape(exc.message), escape(exc.hint)
+            render.err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
             if exc.hint:
-                render.err_console.print(f"[bold]hint:[/bold] {exc.hint}", highlight=False, soft_wrap=True)
+                render.err_console.print(f"[bold]hint:[/bold] {hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
 

@@ -67,7 +67,7 @@ def health(
 
     render.console.print(health_tables(report))
     if plot is not None:
-        render.console.print(f"Plot written to {plot}")
+        render.console.print(f"Plot written to {plot}", markup=False)
 
 
 @silos_app.command("infer")

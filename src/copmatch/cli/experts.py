@@ -12,7 +12,7 @@ from copmatch.cli import render
 from copmatch.cli.common import JsonOption, open_community, print_json, state
 from copmatch.errors import CopmatchError
 from copmatch.services.batch_queries import read_queries
-from copmatch.services.experts import ExpertQuery
+from copmatch.services.experts import ExpertQuery, nobody_known
 
 BATCH_CHUNK = 64  # queries encoded per model call in --batch mode
 
@@ -33,7 +33,9 @@ def experts(
         for start in range(0, len(queries), BATCH_CHUNK):
             chunk = queries[start : start + BATCH_CHUNK]
             for query, found in zip(chunk, community.find_experts_batch(chunk)):
-                print_json({"id": query.id, "experts": [e.to_dict() for e in found]})
+                print_json(
+                    {"id": query.id, "nobody_known": nobody_known(found), "experts": [e.to_dict() for e in found]}
+                )
         return
     if text is None:
         raise CopmatchError(
@@ -41,7 +43,7 @@ def experts(
         )
     found = community.find_experts_batch([ExpertQuery(text, limit, exclude or (), candidate)])[0]
     if as_json:
-        print_json({"query": text, "experts": [e.to_dict() for e in found]})
+        print_json({"query": text, "nobody_known": nobody_known(found), "experts": [e.to_dict() for e in found]})
     else:
         render.console.print(render.experts_table(text, found))
 
@@ -51,7 +53,7 @@ def demo(limit: Annotated[int, typer.Option(help="Experts shown per question.")]
     from copmatch.sample.demo import run_demo
 
     community = open_community()
-    render.console.print(f"Sample community -> {state.data_dir.resolve()}")
+    render.console.print(f"Sample community -> {state.data_dir.resolve()}", markup=False)
     with render.progress_bars() as bars:
         result = run_demo(community, limit=limit, progress=bars)
     render.console.print(
@@ -62,7 +64,7 @@ def demo(limit: Annotated[int, typer.Option(help="Experts shown per question.")]
     )
     for answer in result.answers:
         render.console.print(render.experts_table(answer.question, answer.experts))
-    render.console.print(f'Try your own: copmatch --data-dir {state.data_dir} experts "your question"')
+    render.console.print(f'Try your own: copmatch --data-dir {state.data_dir} experts "your question"', markup=False)
 
 
 def feedback(
@@ -82,7 +84,9 @@ def feedback(
         print_json(recorded.to_dict())
         return
     said = "helped" if recorded.helpful else "did not help"
-    render.console.print(f"Recorded: {recorded.member_id} {said} (feedback {recorded.id}).", highlight=False)
+    render.console.print(
+        f"Recorded: {recorded.member_id} {said} (feedback {recorded.id}).", highlight=False, markup=False
+    )
 
 
 def _verdict(verdict: str) -> bool:

@@ -11,6 +11,7 @@ import typer
 from copmatch.cli import render
 from copmatch.cli.common import open_community, print_json
 from copmatch.embedding.choice import describe_encoder
+from copmatch.errors import IndexCorruptError
 from copmatch.settings import Settings
 
 index_app = typer.Typer(help="Build and inspect the search indexes.", no_args_is_help=True)
@@ -59,6 +60,7 @@ def index_build(
                 "reused from cache": report.cached,
                 "time": f"{report.timings['total_s']:.2f} s ({report.passages_per_s:.0f} passages/s)",
                 "encoder": describe_encoder(community.embedder),
+                "ranker": describe_ranker(community.index_status()["manifest"].get("ranker", {})),
                 "path": report.path,
             },
         )
@@ -72,8 +74,10 @@ def index_status(
 ) -> None:
     """Show the snapshot being served, recent builds and store counts."""
     status = open_community().index_status(check=check)
+    damage = status["damage"]
     if as_json:
         print_json(status)
+        _exit_if_damaged(damage)
         return
     manifest = status.get("manifest", {})
     rows = {
@@ -82,16 +86,44 @@ def index_status(
     }
     if manifest:
         rows |= {
-            "model": manifest["model_id"],
-            "dimension": manifest["dimension"],
-            **{f"indexed {k}": v for k, v in manifest["counts"].items()},
-            "dense index": manifest["dense"]["passages"]["kind"],
+            "model": manifest.get("model_id"),
+            "dimension": manifest.get("dimension"),
+            **{f"indexed {k}": v for k, v in (manifest.get("counts") or {}).items()},
+            "dense index": (manifest.get("dense") or {}).get("passages", {}).get("kind"),
             "encoder": manifest.get("encoder", {}).get("variant", "fp32 (unrecorded)"),
+            "ranker": describe_ranker(manifest.get("ranker", {})),
             "path": status["path"],
         }
-    if check:
-        rows["checksums"] = "ok" if not status["damaged_files"] else f"DAMAGED: {status['damaged_files']}"
+    serving = status.get("serving")
+    if serving:
+        rows["serving"] = serving["version"] or f"nothing: {serving['error']}"
+        if serving.get("warning"):
+            rows["warning"] = serving["warning"]
+    if check or damage:
+        rows["integrity"] = "ok" if not damage else "DAMAGED: " + "; ".join(damage)
     render.console.print(render.key_value_table("Index status", rows))
+    _exit_if_damaged(damage)
+
+
+def _exit_if_damaged(damage: list[str]) -> None:
+    if damage:
+        raise IndexCorruptError(
+            f"The current index snapshot is damaged ({len(damage)} problem(s)).",
+            hint="Rebuild with: copmatch index build",
+        )
+
+
+def describe_ranker(report: dict) -> str:
+    """One line on what ranks this community's experts and why (services/training.py)."""
+    if not report:
+        return "default formula (snapshot predates learned rankers)"
+    line = f"{report.get('serving')}: {report.get('why')}"
+    valid = report.get("validation_ndcg10")
+    if valid:
+        held_out = report.get("validation_questions")
+        line += f" (trained on {report.get('questions')} past questions; held-out latest {held_out}: "
+        line += f"nDCG@10 learned {valid['learned']:.3f} vs default {valid['default formula']:.3f})"
+    return line
 
 
 models_app = typer.Typer(help="ONNX exports of the embedding model: fast, torch-free queries.", no_args_is_help=True)

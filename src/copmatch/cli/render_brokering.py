@@ -14,18 +14,22 @@ from copmatch.services.practices import Practice
 
 
 def practices_table(title: str, practices: list[Practice]) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=True)
+    table = Table(title=escape(title), title_justify="left", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("document")
     table.add_column("score", justify="right")
     table.add_column("matching passage")
     for rank, practice in enumerate(practices, start=1):
         answered = f", {practice.answers} answer(s)" if practice.kind == "question" else ""
-        source = "" if practice.matched_document_id == practice.document_id else f" (in {practice.matched_document_id})"
+        source = (
+            ""
+            if practice.matched_document_id == practice.document_id
+            else f" (in {escape(practice.matched_document_id)})"
+        )
         table.add_row(
             str(rank),
             f"[bold]{escape(practice.title or practice.document_id)}[/bold]\n"
-            f"[dim]{practice.document_id} · {practice.kind}{answered}[/dim]",
+            f"[dim]{escape(practice.document_id)} · {escape(practice.kind)}{answered}[/dim]",
             f"{practice.score:.3f}",
             escape(snippet(practice.snippet, 200)) + f"[dim]{source}[/dim]",
         )
@@ -33,7 +37,7 @@ def practices_table(title: str, practices: list[Practice]) -> Table:
 
 
 def introductions_table(title: str, intros: list[Introduction]) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=True)
+    table = Table(title=escape(title), title_justify="left", show_lines=True)
     for column, justify in (("id", "right"), ("pair", "left"), ("score", "right"), ("status", "left"),
                             ("why", "left")):  # fmt: skip
         table.add_column(column, justify=justify)
@@ -47,7 +51,7 @@ def introductions_table(title: str, intros: list[Introduction]) -> Table:
             lines.append(f"[dim]also: {escape(', '.join(topics[1:]))} ({reasons.get('topics_from', '')})[/dim]")
         lines += [
             f"  {escape(member)} ({escape(item['role'] or 'contributor')}): "
-            f"{escape(item['title'] or item['document_id'])} [dim]({item['document_id']})[/dim]"
+            f"{escape(item['title'] or item['document_id'])} [dim]({escape(item['document_id'])})[/dim]"
             for member, items in reasons.get("evidence", {}).items()
             for item in items
         ]
@@ -62,8 +66,8 @@ def introductions_table(title: str, intros: list[Introduction]) -> Table:
             status += f"\n[dim]by {escape(intro.broker)}[/dim]"
         table.add_row(
             str(intro.id),
-            f"{escape(intro.name_a)} [dim]{intro.member_a}[/dim]\n  {escape(intro.silo_a or '-')}\n"
-            f"{escape(intro.name_b)} [dim]{intro.member_b}[/dim]\n  {escape(intro.silo_b or '-')}",
+            f"{escape(intro.name_a)} [dim]{escape(intro.member_a)}[/dim]\n  {escape(intro.silo_a or '-')}\n"
+            f"{escape(intro.name_b)} [dim]{escape(intro.member_b)}[/dim]\n  {escape(intro.silo_b or '-')}",
             f"{intro.score:.3f}",
             status,
             "\n".join(lines),
@@ -79,7 +83,7 @@ def introduction_detail(intro: Introduction) -> Group:
     for column in ("at", "from", "to", "broker", "note"):
         history.add_column(column)
     for event in intro.history:
-        history.add_row(event["at"], event["from_status"] or "-", event["to_status"], event["broker"] or "-",
+        history.add_row(event["at"], event["from_status"] or "-", event["to_status"], escape(event["broker"] or "-"),
                         escape(event["note"] or ""))  # fmt: skip
     parts.append(history)
     return Group(*parts)
@@ -101,7 +105,9 @@ def health_tables(report: HealthReport) -> Group:
     for column in ("topic", "questions", "open", "answerer"):
         topics.add_column(column)
     for topic in report.thin_topics[:15]:
-        who = ", ".join(f"{a['name']} ({a['member_id']})" for a in topic.answerers) or "[bold red]none[/bold red]"
+        who = (
+            escape(", ".join(f"{a['name']} ({a['member_id']})" for a in topic.answerers)) or "[bold red]none[/bold red]"
+        )
         topics.add_row(escape(topic.label), str(len(topic.questions)), str(topic.unanswered), who)
     people = Table(title="Core group and bridges", title_justify="left", show_header=False)
     people.add_column("what", style="bold")

@@ -78,6 +78,14 @@ class Chunker:
             passages.extend(self._windows(row, prefix, body, b_enc.offsets, window))
         return passages
 
+    def query_windows(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each query text as windows the model can read whole (one window for most questions):
+        a long question or a pasted abstract is split like a document, never truncated."""
+        grouped: list[list[str]] = [[] for _ in texts]
+        for passage in self.split([""] * len(texts), list(texts)):
+            grouped[passage.document_row].append(passage.text)
+        return [windows or [text] for windows, text in zip(grouped, texts)]
+
     def _windows(self, row: int, prefix: str, body: str, offsets: list[tuple[int, int]], window: int) -> list[Passage]:
         head = f"{prefix}\n" if prefix else ""
         if len(offsets) <= window:

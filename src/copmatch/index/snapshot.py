@@ -41,6 +41,7 @@ PROFILES_BM25_DIR = "profiles_bm25"  # BM25 over member profiles
 CORPUS = "corpus.npz"  # the corpus arrays (ranking/corpus.py)
 PASSAGE_TEXTS = "passage_texts.bin"  # passage body windows (UTF-8, back to back), for snippets
 PASSAGE_TEXT_OFFSETS = "passage_text_offsets.npy"  # (n_passages + 1,) byte offsets into PASSAGE_TEXTS
+LEARNED_RANKER = "ranker.json"  # the community's learned ranker, when one beat the default (ranking/learned.py)
 
 
 def new_version() -> str:
@@ -81,18 +82,33 @@ class SnapshotDir:
 
     def _read_current_path(self) -> Path:
         version = self.current_version()
-        if version is None or not (self.snapshots / version / MANIFEST).is_file():
+        if version is None or "/" in version or not (self.snapshots / version).is_dir():
+            if self.versions():
+                # Snapshots exist, so CURRENT itself is damaged (empty, or naming none of them).
+                raise IndexCorruptError(
+                    f"{self.current_file} is missing, empty or names no snapshot ({version!r}).",
+                    hint="Rebuild with: copmatch index build",
+                )
             raise IndexMissingError(
                 "No index has been built yet.",
                 hint="Build one with: copmatch index build",
             )
         return self.snapshots / version
 
+    def versions(self) -> list[str]:
+        """Every snapshot on disk, newest first (versions start with their UTC build time)."""
+        if not self.snapshots.is_dir():
+            return []
+        return sorted((p.name for p in self.snapshots.iterdir() if p.is_dir()), reverse=True)
+
     @contextmanager
     def build_lock(self) -> Iterator[None]:
-        """Held for a whole build, so two processes never build (or clean up) at once."""
+        """Held for a whole build, so two processes never build (or clean up) at once.
+
+        An flock: the kernel releases it when its process dies, however it dies (kill -9
+        included), so a free lock proves no build is running."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "build.lock", "w") as handle:
+        with open(self.root / "build.lock", "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -101,6 +117,9 @@ class SnapshotDir:
                     hint="Wait for it to finish (copmatch index status), then try again.",
                 ) from None
             try:
+                handle.truncate(0)
+                handle.write(f"{os.getpid()}\n")  # who holds it, for people looking
+                handle.flush()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -117,7 +136,14 @@ class SnapshotDir:
 
     def commit(self, building: Path, version: str, manifest: dict[str, Any], keep: int = 3) -> Path:
         """Seal a finished build and make it current. Returns the snapshot path."""
-        manifest = {**manifest, "version": version, "format": SNAPSHOT_FORMAT, "checksums": checksums(building)}
+        manifest = {
+            **manifest,
+            "version": version,
+            "format": SNAPSHOT_FORMAT,
+            "checksums": checksums(building),
+            # Sizes let every open check the files cheaply (index/integrity.py).
+            "sizes": {name: (building / name).stat().st_size for name in checksums(building, hashed=False)},
+        }
         _write_durably(building / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
         self.snapshots.mkdir(parents=True, exist_ok=True)
         final = self.snapshots / version
@@ -148,12 +174,15 @@ class SnapshotDir:
 
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
-        return json.loads((path / MANIFEST).read_text())
-    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise IndexCorruptError(
             f"{path / MANIFEST} is missing or unreadable ({exc}).",
             hint="Rebuild with: copmatch index build",
         ) from None
+    if not isinstance(manifest, dict):
+        raise IndexCorruptError(f"{path / MANIFEST} is not a manifest.", hint="Rebuild with: copmatch index build")
+    return manifest
 
 
 def verify(path: Path) -> list[str]:
@@ -163,15 +192,18 @@ def verify(path: Path) -> list[str]:
     return sorted(name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name))
 
 
-def checksums(folder: Path) -> dict[str, str]:
+def checksums(folder: Path, hashed: bool = True) -> dict[str, str]:
+    """SHA-256 of every file of a snapshot but its manifest, by relative path (names only,
+    with empty digests, when not ``hashed``)."""
     out = {}
     for file in sorted(folder.rglob("*")):
         if file.is_file() and file.name != MANIFEST:
             digest = hashlib.sha256()
-            with file.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            out[str(file.relative_to(folder))] = digest.hexdigest()
+            if hashed:
+                with file.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            out[str(file.relative_to(folder))] = digest.hexdigest() if hashed else ""
     return out
 
 

@@ -91,8 +91,10 @@ class _Scores:
         data: np.ndarray | _InMemory | _OnDisk,
         indices: np.ndarray | _InMemory | _OnDisk,
         indptr: np.ndarray,
+        num_docs: int,
     ) -> None:
         self.vocab = vocab
+        self.num_docs = num_docs  # rows indexed (bm25s's num_docs: the IDF's N)
         self.stopwords = stopwords
         self.data = data if not isinstance(data, np.ndarray) else _InMemory(data)  # (nnz,) term-in-passage scores
         self.indices = indices if not isinstance(indices, np.ndarray) else _InMemory(indices)  # (nnz,) passages
@@ -106,11 +108,20 @@ class _Scores:
             _column(path / "data.csc.index.npy", in_memory_max_bytes),
             _column(path / "indices.csc.index.npy", in_memory_max_bytes),
             np.load(path / "indptr.csc.index.npy"),
+            int(json.loads((path / "params.index.json").read_text())["num_docs"]),
         )
 
     def token_ids(self, query: str) -> list[int]:
         words = [w for w in TOKEN_PATTERN.findall(query.lower()) if w not in self.stopwords]
         return [self.vocab[s] for s in _STEMMER.stemWords(words) if s in self.vocab]
+
+    def postings(self, query: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(passages, scores) of each query term, a repeated term once per occurrence."""
+        out = []
+        for t in self.token_ids(query):
+            starts, stops = self.indptr[t : t + 1], self.indptr[t + 1 : t + 2]
+            out.append((self.indices.ranges(starts, stops), self.data.ranges(starts, stops)))
+        return out
 
     def scores(self, query: str, size: int) -> np.ndarray:
         ids = self.token_ids(query)
@@ -135,7 +146,7 @@ class SparseIndex:
 
     @classmethod
     def from_counts(cls, counts: TermCounts) -> SparseIndex:
-        reader = _Scores(counts.vocab, stopwords(), counts.scores(), counts.rows, counts.indptr)
+        reader = _Scores(counts.vocab, stopwords(), counts.scores(), counts.rows, counts.indptr, counts.n_rows)
         return cls(counts.n_rows, reader, counts)
 
     @classmethod
@@ -157,3 +168,28 @@ class SparseIndex:
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
         return self._reader.scores(query, self.size)[: self.size]
+
+    def scores_among(self, query: str, present: np.ndarray) -> np.ndarray:
+        """BM25 scores as if only the ``present`` items had been indexed (a past moment).
+
+        Each term's IDF is recomputed from the present items (bm25s' lucene IDF); document
+        lengths keep the full index's normalisation, a second-order effect.
+        """
+        n_now, n_all = float(present.sum()), float(self._reader.num_docs)
+        items, weights = [], []
+        for passages, scores in self._reader.postings(query):
+            here = present[passages]
+            df_now = float(here.sum())
+            if df_now == 0:
+                continue
+            scale = _lucene_idf(n_now, df_now) / _lucene_idf(n_all, float(len(passages)))
+            items.append(passages[here])
+            weights.append(scores[here] * scale)
+        if not items:
+            return np.zeros(self.size, dtype=np.float32)
+        out = np.bincount(np.concatenate(items), weights=np.concatenate(weights), minlength=self.size)
+        return out[: self.size].astype(np.float32)
+
+
+def _lucene_idf(n_docs: float, df: float) -> float:
+    return float(np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)))

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from copmatch.errors import RecordError, SourceNotFoundError
+from copmatch.errors import InvalidArgumentError, RecordError, SourceNotFoundError
 from copmatch.progress import Advance
 from copmatch.store.records import Contribution, Document, ImportBatch, Member, role_for_kind
 
@@ -74,10 +74,15 @@ def read_jsonl_uploads(
 Source = tuple[str, Iterable[tuple[int, Any]]]
 
 
+#: SQLite stores integers in 64 bits; a larger one would fail mid-write.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _batch(source: str, members: Source | None, documents: Source | None, known_member_ids: set[str]) -> ImportBatch:
     batch = ImportBatch(source=source)
     if members is not None:
         batch.members = [member for member, _ in _parsed(*members, _parse_member)]
+        _require_records(members[0], batch.members)
     if documents is not None:
         name, objects = documents
         author_ids = set(known_member_ids) | {m.id for m in batch.members}
@@ -94,7 +99,17 @@ def _batch(source: str, members: Source | None, documents: Source | None, known_
             batch.documents.append(document)
             role = role_for_kind(document.kind)
             batch.contributions.extend(Contribution(a, document.id, role) for a in dict.fromkeys(authors))
+        _require_records(name, batch.documents)
     return batch
+
+
+def _require_records(name: str, records: list) -> None:
+    """A file given to the import must hold something: an empty one is most likely the wrong file."""
+    if not records:
+        raise InvalidArgumentError(
+            f"{name} holds no records; nothing was imported.",
+            hint="Check the path: each line of the file is one JSON object.",
+        )
 
 
 def _file_objects(path: Path, progress: Advance | None) -> Iterator[tuple[int, Any]]:
@@ -111,10 +126,17 @@ def _line_objects(name: str, lines: Iterable[bytes], progress: Advance | None = 
             progress(len(raw))
         if not raw.strip():
             continue
-        try:
-            yield line_no, json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RecordError(name, line_no, f"invalid JSON ({exc})") from None
+        yield line_no, decode_json_line(raw, name, line_no)
+
+
+def decode_json_line(raw: bytes, path: str, line_no: int, hint: str = "") -> Any:
+    """One JSON value, or RecordError naming the line (bad JSON, bad UTF-8, or nested too deeply)."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(path, line_no, f"invalid JSON ({exc})", hint=hint) from None
+    except RecursionError:
+        raise RecordError(path, line_no, "JSON nested too deeply", hint=hint) from None
 
 
 def _parsed(
@@ -152,7 +174,8 @@ class _Fields:
                 self.fail(f"missing required field {key!r}")
             return default
         if not isinstance(value, str):
-            self.fail(f"field {key!r} must be a string, got {type(value).__name__} {value!r}")
+            self.fail(f"field {key!r} must be a string, got {type(value).__name__} {_short(value)}")
+        self._encodable(key, value)
         if required and not value.strip():
             self.fail(f"field {key!r} must not be empty")
         return value
@@ -162,19 +185,30 @@ class _Fields:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(f"field {key!r} must be a list of strings, got {value!r}")
+            self.fail(f"field {key!r} must be a list of strings, got {_short(value)}")
+        for item in value:
+            self._encodable(key, item)
         return tuple(value)
+
+    def _encodable(self, key: str, value: str) -> None:
+        # JSON's "\ud800" escape decodes to a lone surrogate, which no UTF-8 text (nor SQLite) can hold.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail(f"field {key!r} holds a lone surrogate (an invalid \\ud800-\\udfff escape)")
 
     def boolean(self, key: str) -> bool:
         value = self.obj.get(key, False)
         if not isinstance(value, bool):
-            self.fail(f"field {key!r} must be true or false, got {value!r}")
+            self.fail(f"field {key!r} must be true or false, got {_short(value)}")
         return value
 
     def integer(self, key: str) -> int:
         value = self.obj.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"field {key!r} must be an integer, got {value!r}")
+            self.fail(f"field {key!r} must be an integer, got {_short(value)}")
+        if not INT64_MIN <= value <= INT64_MAX:
+            self.fail(f"field {key!r} must fit in 64 bits (between {INT64_MIN} and {INT64_MAX})")
         return value
 
     def timestamp(self, key: str) -> str | None:
@@ -184,8 +218,14 @@ class _Fields:
         try:
             datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            self.fail(f"field {key!r} must be an ISO-8601 date-time, got {value!r}")
+            self.fail(f"field {key!r} must be an ISO-8601 date-time, got {_short(value)}")
         return value
+
+
+def _short(value: Any, chars: int = 80) -> str:
+    """A value's repr for a message, cut: a hostile record must not flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= chars else text[: chars - 3] + "..."
 
 
 def _parse_member(obj: dict, source: str, line: int) -> Member:

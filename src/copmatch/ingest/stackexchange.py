@@ -19,6 +19,7 @@ from pathlib import Path
 from copmatch.errors import RecordError, SourceNotFoundError
 from copmatch.ingest.html import html_to_text
 from copmatch.store.records import Contribution, Document, ImportBatch, Member, role_for_kind
+from copmatch.store.sources import check_source_name
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,12 @@ def dump_size(dump_dir: Path) -> int:
     )
 
 
-def read_dump(dump_dir: Path, progress: Callable[[int], None] | None = None) -> ImportBatch:
+def read_dump(dump_dir: Path, progress: Callable[[int], None] | None = None, source: str | None = None) -> ImportBatch:
     """Read a StackExchange dump folder into one ``ImportBatch``.
+
+    ``source`` names the records' source (default: the folder's name, i.e. the site); a
+    second dump whose ids collide with the first's is stored under that name as a prefix
+    (store/sources.py).
 
     ``progress``, if given, is called now and then with the bytes read so far, counted
     across Posts.xml then Users.xml (``dump_size`` gives the total).
@@ -73,9 +78,15 @@ def read_dump(dump_dir: Path, progress: Callable[[int], None] | None = None) -> 
     """
     dump_dir = Path(dump_dir)
     posts_path = dump_dir / POSTS_FILE
+    if dump_dir.is_file():
+        raise SourceNotFoundError(
+            f"{dump_dir} is a file; the import reads the dump's folder.",
+            hint=f"Pass the folder that holds it: copmatch import stackexchange {dump_dir.resolve().parent}",
+        )
     if not posts_path.is_file():
         where = "does not exist" if not dump_dir.exists() else f"has no {POSTS_FILE}"
         raise SourceNotFoundError(f"StackExchange dump folder {dump_dir} {where}", hint=_DUMP_HINT)
+    source_name = check_source_name(source if source is not None else dump_dir.resolve().name)
 
     meter = _Meter(progress)
     users_path = dump_dir / USERS_FILE
@@ -102,6 +113,8 @@ def read_dump(dump_dir: Path, progress: Callable[[int], None] | None = None) -> 
         documents=posts.documents,
         contributions=posts.contributions,
         source=str(dump_dir),
+        source_name=source_name,
+        namespaceable=True,
     )
 
 
@@ -269,9 +282,12 @@ def _int(row: dict[str, str], name: str, path: Path, line: int) -> int:
     if not value:
         return 0
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise RecordError(str(path), line, f"{name} {value!r} is not an integer") from None
+        raise RecordError(str(path), line, f"{name} {value[:40]!r} is not an integer") from None
+    if not -(2**63) <= number < 2**63:  # SQLite's integers are 64-bit
+        raise RecordError(str(path), line, f"{name} {value[:40]!r} does not fit in 64 bits")
+    return number
 
 
 def _iso_date(row: dict[str, str], name: str, path: Path, line: int) -> str | None:

@@ -6,6 +6,7 @@ Immutable once opened, so many threads may query it while a rebuild prepares the
 from __future__ import annotations
 
 import threading
+import zipfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from copmatch.embedding.encoder import EncoderIdentity
-from copmatch.errors import IndexMismatchError
+from copmatch.errors import IndexCorruptError, IndexMismatchError
 from copmatch.index.dense import DenseIndex, DenseIndexSpec
+from copmatch.index.integrity import problems
 from copmatch.index.snapshot import (
     BM25_DIR,
     CORPUS,
+    LEARNED_RANKER,
     PASSAGE_TEXT_OFFSETS,
     PASSAGE_TEXTS,
     PASSAGE_VECTORS,
@@ -31,6 +34,8 @@ from copmatch.index.sparse import SparseIndex
 from copmatch.index.texts import TextReader
 from copmatch.index.vectors import open_vectors
 from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
+from copmatch.ranking.history import query_cosines
+from copmatch.ranking.learned import LearnedRanker
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,10 @@ class Searcher:
         profile_vectors: np.ndarray,
         profile_sparse: SparseIndex,
         corpus: Corpus,
+        ranker: LearnedRanker | None = None,
     ) -> None:
         self.path = path
+        self.ranker = ranker  # the community's learned ranker; None: the default formula ranks
         self.manifest = manifest
         self.version: str = manifest["version"]
         self.dense_spec = DenseIndexSpec(**manifest["dense"]["passages"])
@@ -88,16 +95,33 @@ class Searcher:
             )
         if encoder is not None:
             _check_encoder(path, manifest, encoder)
-        return cls(
-            path,
-            manifest,
-            sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
-            # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
-            passage_vectors=open_vectors(path / PASSAGE_VECTORS),
-            profile_vectors=np.load(path / PROFILE_VECTORS),
-            profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
-            corpus=Corpus.load(path / CORPUS),
-        )
+        damage = problems(path, manifest)
+        if damage:
+            raise IndexCorruptError(
+                f"The index at {path} is damaged: {'; '.join(damage[:5])}.",
+                hint="Rebuild with: copmatch index build",
+                details={"path": str(path), "problems": damage},
+            )
+        try:
+            return cls(
+                path,
+                manifest,
+                sparse=SparseIndex.load(path / BM25_DIR, manifest["counts"]["passages"]),
+                # Loaded when small; else read row by row, so RSS stays the index's (index/vectors.py).
+                passage_vectors=open_vectors(path / PASSAGE_VECTORS),
+                profile_vectors=np.load(path / PROFILE_VECTORS),
+                profile_sparse=SparseIndex.load(path / PROFILES_BM25_DIR, manifest["counts"]["members"]),
+                corpus=Corpus.load(path / CORPUS),
+                ranker=LearnedRanker.load(path / LEARNED_RANKER) if (path / LEARNED_RANKER).is_file() else None,
+            )
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            # Damage the cheap checks cannot see (a file rewritten with its old size, past the
+            # hashed size): still an error that says what to do, never a traceback.
+            raise IndexCorruptError(
+                f"The index at {path} cannot be read: {type(exc).__name__}: {exc}.",
+                hint="Rebuild with: copmatch index build",
+                details={"path": str(path)},
+            ) from None
 
     def close(self) -> None:
         self._texts.close()
@@ -122,8 +146,15 @@ class Searcher:
         dense_top_k: int,
         sparse_top_k: int,
         extra: np.ndarray | None = None,
+        combination: str = "max",
     ) -> PassageCandidates:
-        """Union of dense hits, BM25 hits and ``extra`` passages, each scored exactly both ways."""
+        """Union of dense hits, BM25 hits and ``extra`` passages, each scored exactly both ways.
+
+        ``query_vector`` is (dim,), or (n_windows, dim) for a query split into windows; each
+        window's dense hits are searched, and a passage's cosine combines the windows'
+        (``combination``, see ranking/history.query_cosines).
+        """
+        windows = np.atleast_2d(query_vector)  # (n_windows, dim)
         if self.corpus.n_passages == 0:
             empty = np.zeros(0)
             return PassageCandidates(empty.astype(np.int64), empty, empty)
@@ -133,16 +164,17 @@ class Searcher:
             # Exact search reads every vector anyway; reading them here keeps every cosine, so
             # the candidates need no second pass (and numpy's scan beats FAISS's single-query
             # heap for a few hundred neighbours).
-            cos_all = self.passage_vectors @ query_vector  # (n_passages,)
+            cos_all = query_cosines(windows, self.passage_vectors, combination)  # (n_passages,)
             flags = np.zeros(len(cos_all), dtype=bool)  # cheaper than sorting ids at this size
             for part in (_top_k(cos_all, dense_top_k), *parts):
                 flags[part] = True
             ids = np.flatnonzero(flags)
             cos = cos_all[ids]
         else:
-            found = self.dense.search(query_vector[None, :], dense_top_k)[1][0]
+            found = self.dense.search(windows.astype(np.float32), dense_top_k)[1].ravel()
             ids = np.unique(np.concatenate([found[found >= 0], *parts]).astype(np.int64))
-            cos = np.asarray(self.passage_vectors[ids]) @ query_vector  # approximate hits re-scored exactly
+            # approximate hits re-scored exactly
+            cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
         return PassageCandidates(ids, cos, bm25_all[ids])
 
     def bm25_scores(self, query_text: str) -> np.ndarray:
@@ -210,8 +242,8 @@ class Searcher:
             out[has_text] = normalise_rows(np.add.reduceat(vectors, starts, axis=0))
         return out
 
-    def profile_cosines(self, query_vector: np.ndarray) -> np.ndarray:
-        return self.profile_vectors @ query_vector  # (n_members,)
+    def profile_cosines(self, query_vector: np.ndarray, combination: str = "max") -> np.ndarray:
+        return query_cosines(np.atleast_2d(query_vector), self.profile_vectors, combination)  # (n_members,)
 
     def passage_texts(self, ids: list[int]) -> dict[int, str]:
         return self._texts.texts(ids)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from copmatch.errors import RecordError, SourceNotFoundError
+from copmatch.errors import InvalidQueryError, RecordError, SourceNotFoundError
+from copmatch.ingest.jsonl import decode_json_line
 from copmatch.services.experts import ExpertQuery
 
 _FIELDS = {"id", "text", "exclude", "candidates", "limit"}
@@ -20,12 +20,14 @@ def read_queries(path: Path, limit: int) -> list[ExpertQuery]:
         for line_no, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RecordError(str(path), line_no, f"invalid JSON ({exc})") from None
+            obj = decode_json_line(raw, str(path), line_no, hint=_LINE_HINT)
             queries.append(_query(obj, path, line_no, limit))
+    if not queries:
+        raise InvalidQueryError(f"{path} holds no queries.", hint=_LINE_HINT)
     return queries
+
+
+_LINE_HINT = 'Fix that line; each line is {"id": "...", "text": "...", "exclude"?: [ids], "candidates"?: [ids]}.'
 
 
 def _query(obj: object, path: Path, line: int, limit: int) -> ExpertQuery:
@@ -34,7 +36,7 @@ def _query(obj: object, path: Path, line: int, limit: int) -> ExpertQuery:
             str(path),
             line,
             reason,
-            hint='Fix that line; each line is {"id": "...", "text": "...", "exclude"?: [ids], "candidates"?: [ids]}.',
+            hint=_LINE_HINT,
         )
 
     if not isinstance(obj, dict):
@@ -53,6 +55,10 @@ def _query(obj: object, path: Path, line: int, limit: int) -> ExpertQuery:
     line_limit = obj.get("limit", limit)
     if isinstance(line_limit, bool) or not isinstance(line_limit, int):
         raise fail("'limit' must be an integer")
+    if not all(
+        _encodable(v) for v in [obj["id"], obj["text"], *(obj.get("exclude") or ()), *(obj.get("candidates") or ())]
+    ):
+        raise fail("a string holds a lone surrogate (an invalid \\ud800-\\udfff escape)")
     return ExpertQuery(
         text=obj["text"],
         limit=line_limit,
@@ -60,3 +66,11 @@ def _query(obj: object, path: Path, line: int, limit: int) -> ExpertQuery:
         candidates=obj.get("candidates"),
         id=obj["id"],
     )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -12,10 +12,12 @@ import numpy as np
 from copmatch.embedding.cache import EmbeddingCache, encode_cached, text_hash
 from copmatch.embedding.chunking import Chunker, Passage, load_tokenizer
 from copmatch.embedding.encoder import Encoder
+from copmatch.errors import ConflictError
 from copmatch.index.dense import DenseIndex, DenseIndexSpec, choose_spec
 from copmatch.index.snapshot import (
     BM25_DIR,
     CORPUS,
+    LEARNED_RANKER,
     PASSAGE_TEXT_OFFSETS,
     PASSAGE_TEXTS,
     PASSAGE_VECTORS,
@@ -30,6 +32,7 @@ from copmatch.index.sparse import SparseIndex
 from copmatch.index.texts import write_texts
 from copmatch.progress import NullProgress, Progress
 from copmatch.ranking.corpus import build_corpus, display_titles
+from copmatch.services.training import History, SnapshotArrays, build_training_set, learn_ranker
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -89,10 +92,27 @@ def build_index(
     chunk = chunk or chunk_documents
     progress = progress or NullProgress()
     with snapshots.build_lock():
+        # Holding the lock, any build still listed as running died without saying so.
+        store.fail_running_builds(DIED)
         previous = None if full else previous_for(snapshots, embedder, settings, store.revision())
         if previous is not None:
             return derive_build(store, snapshots, previous, cache_path, embedder, settings, progress, chunk)
         return _build(store, snapshots, cache_path, embedder, settings, progress, chunk)
+
+
+#: The error recorded for a build whose process died (kill -9, power loss) mid-build.
+DIED = "the build's process died before it finished (its build lock was free)"
+
+
+def fail_dead_builds(store: Store, index_dir: Path) -> list[str]:
+    """Builds listed as running while no process holds the build lock are marked failed
+    (whoever looks next: index status, the API's admin index); their versions."""
+    # Taking the lock (not just testing it) keeps a build that starts meanwhile from being marked.
+    try:
+        with SnapshotDir(index_dir).build_lock():
+            return store.fail_running_builds(DIED)
+    except ConflictError:  # a build is running now
+        return []
 
 
 def _build(
@@ -113,9 +133,11 @@ def _build(
         # Read before the data: whatever is written meanwhile is picked up by the next build.
         store_revision = store.revision()
         tick = time.perf_counter()
-        documents = list(store.documents())
+        helped, helped_contributions = feedback_evidence(store.feedback())
+        # Documents in id order, feedback's among the rest: the order an incremental build keeps.
+        documents = sorted([*store.documents(), *helped], key=lambda d: d["id"])
         members = store.members()
-        contributions = store.contributions()
+        contributions = store.contributions() + helped_contributions
         timings["read_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
         passages = chunk(display_titles(documents), [d["body"] for d in documents], embedder, settings)
@@ -126,7 +148,11 @@ def _build(
             tick = time.perf_counter()
             texts = [p.text for p in passages]
             passage_vectors, encoded = encode_cached(
-                embedder, cache, texts, progress.task("Encoding passages", len(texts))
+                embedder,
+                cache,
+                texts,
+                progress.task("Encoding passages", len(texts)),
+                commit_every=settings.cache_commit_texts,
             )
             profiles = [profile_text(m) for m in members]
             with_profile = [i for i, text in enumerate(profiles) if text]
@@ -172,6 +198,20 @@ def _build(
         timings["corpus_s"] = time.perf_counter() - tick
         timings["index_s"] = timings["dense_s"] + timings["sparse_s"] + timings["corpus_s"]
 
+        tick = time.perf_counter()
+        ranker_report = learn_snapshot_ranker(
+            building,
+            corpus,
+            passage_vectors,
+            profile_vectors,
+            History.of(documents),
+            cache_path,
+            embedder,
+            settings,
+            progress,
+        )
+        timings["learn_s"] = time.perf_counter() - tick
+
         counts = {
             "documents": len(documents),
             "passages": len(passages),
@@ -182,6 +222,8 @@ def _build(
         }
         manifest = snapshot_manifest(embedder, settings, passage_vectors.shape, counts, timings, dense_spec)
         manifest["store_revision"] = store_revision
+        # What ranks this community's experts, and why (services/training.py).
+        manifest["ranker"] = ranker_report
         tick = time.perf_counter()
         path = snapshots.commit(building, version, manifest, keep=settings.snapshots_kept)
         timings["commit_s"] = time.perf_counter() - tick
@@ -234,6 +276,70 @@ def chunking_settings(settings: Settings) -> dict[str, int]:
         "overlap_tokens": settings.passage_overlap_tokens,
         "title_tokens": settings.title_tokens,
     }
+
+
+FEEDBACK_PREFIX = "feedback:"  # the ids of documents made of helpful feedback
+
+
+def feedback_evidence(records: list[dict]) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    """Each "helpful" feedback as evidence: the question the member helped with becomes a document
+    they offered knowledge on, so a close question finds them after the next build.
+
+    Undated on purpose: a feedback's timestamp is the wall clock, while imported histories carry
+    their own dates; dating it would move the community's "now" (activity features) to today.
+    "Not helpful" records are kept in the store but add nothing (a missed match is not anti-evidence).
+    """
+    documents, contributions = [], []
+    for record in records:
+        if record["helpful"]:
+            doc_id = f"{FEEDBACK_PREFIX}{record['id']}"
+            documents.append(
+                {
+                    "id": doc_id,
+                    "kind": "feedback",
+                    "title": "",  # the question alone is embedded, like a query
+                    "body": record["query"],
+                    "tags": [],
+                    "parent_id": None,
+                    "accepted": False,
+                    "created_at": None,
+                }
+            )
+            contributions.append((record["member_id"], doc_id, "author"))
+    return documents, contributions
+
+
+def learn_snapshot_ranker(
+    building: Path,
+    corpus,
+    passage_vectors: np.ndarray,
+    profile_vectors: np.ndarray,
+    history: History,
+    cache_path: Path,
+    embedder: Encoder,
+    settings: Settings,
+    progress: Progress,
+) -> dict:
+    """Fit the community's ranker on its own history into the snapshot being built; its report.
+
+    Full and incremental builds both call this on the finished arrays, so both serve the
+    ranker a full build of the same store would learn (training is deterministic)."""
+    arrays = SnapshotArrays(
+        corpus,
+        passage_vectors,
+        SparseIndex.load(building / BM25_DIR, len(passage_vectors)),
+        profile_vectors,
+        SparseIndex.load(building / PROFILES_BM25_DIR, len(profile_vectors)),
+    )
+    cache = EmbeddingCache(cache_path, embedder.cache_key)
+    try:
+        train = build_training_set(arrays, history, embedder, cache, settings, progress)
+    finally:
+        cache.close()
+    ranker, report = learn_ranker(train, settings)
+    if ranker is not None:
+        ranker.save(building / LEARNED_RANKER)
+    return report
 
 
 def _dense_spec(n_vectors: int, settings: Settings) -> DenseIndexSpec:

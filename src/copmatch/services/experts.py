@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from copmatch.errors import InvalidQueryError
+from copmatch.ranking.asof import newest_day
+from copmatch.ranking.features import QueryMatch, member_features
+from copmatch.ranking.learned import LearnedRanker
 from copmatch.ranking.retrieval import PassageCandidates, Searcher
 from copmatch.ranking.scores import (
     DocumentHits,
@@ -35,10 +38,18 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Expert:
+    """One ranked member. ``score`` ranks (comparable across queries); ``knows`` is the topical
+    evidence alone (how well their best matching answer, document or profile fits, in [0, 1])
+    and ``active`` the activity prior alone, kept apart so "knows it" is never confused with
+    "is around". ``has_evidence``: ``knows`` reaches ``settings.knows_threshold``."""
+
     member_id: str
     name: str
     silo: str | None
     score: float
+    knows: float
+    active: float
+    has_evidence: bool
     content: float
     profile: float
     prior: float
@@ -65,18 +76,27 @@ class ExpertAnswers:
     results: list[list[Expert]]
 
 
+def nobody_known(experts: list[Expert]) -> bool:
+    """No returned member has topical evidence: the list holds only the closest members, not experts."""
+    return not any(e.has_evidence for e in experts)
+
+
 def validate_query(query: ExpertQuery, settings: Settings) -> None:
+    """Any length is answered (a long query is read in windows); only empty text and bad limits are refused."""
     if not query.text or not query.text.strip():
         raise InvalidQueryError("The query text is empty.", hint="Describe the topic or paste the question.")
-    if len(query.text) > settings.max_query_chars:
-        raise InvalidQueryError(
-            f"The query is {len(query.text)} characters; the limit is {settings.max_query_chars}.",
-            hint="Shorten it to the question itself.",
-        )
     if not 1 <= query.limit <= settings.max_limit:
         raise InvalidQueryError(
-            f"limit must be between 1 and {settings.max_limit}, got {query.limit}.", hint="Pass a smaller --limit."
+            f"limit must be between 1 and {settings.max_limit}, got {query.limit}.",
+            hint=f"Pass a --limit from 1 to {settings.max_limit}.",
         )
+    try:
+        query.text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidQueryError(
+            "The query text holds a lone surrogate (an invalid \\ud800-\\udfff escape).",
+            hint="Send the text as valid UTF-8.",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,8 @@ class MemberScores:
     evidence: MemberEvidence  # content score and the contributions that made it
     profile: np.ndarray  # (n_members,) profile (bio/skills) relevance
     hits: DocumentHits
+    knows: np.ndarray  # (n_members,) topical evidence alone, in [0, 1]
+    active: np.ndarray  # (n_members,) activity prior alone
 
 
 def retrieve(
@@ -105,23 +127,38 @@ def retrieve(
     settings: Settings,
     candidate_rows: np.ndarray | None = None,
 ) -> Retrieved:
-    """Dense and BM25 passage hits, plus every passage of the candidates, and profile scores."""
+    """Dense and BM25 passage hits, plus every passage of the candidates, and profile scores.
+
+    ``query_vector``: (dim,) or (n_windows, dim) for a long query read in windows."""
     extra = searcher.passages_of_members(candidate_rows) if candidate_rows is not None else None
+    how = settings.query_window_combination
     return Retrieved(
-        searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra),
-        searcher.profile_cosines(query_vector),
+        searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra, how),
+        searcher.profile_cosines(query_vector, how),
         searcher.profile_bm25_scores(query_text),
     )
 
 
-def score_members(searcher: Searcher, retrieved: Retrieved, priors: MemberPriors, settings: Settings) -> MemberScores:
-    """Score every member from what a query retrieved (the ranking weights are all applied here)."""
+def score_members(
+    searcher: Searcher,
+    retrieved: Retrieved,
+    priors: MemberPriors,
+    settings: Settings,
+    ranker: LearnedRanker | None = None,
+) -> MemberScores:
+    """Score every member from what a query retrieved (the ranking weights are all applied here).
+
+    With a learned ranker (the community's own, ``searcher.ranker``) the score is its calibrated
+    probability that the member answers; without one, the default formula's."""
     corpus = searcher.corpus
     found = retrieved.passages
     hits = document_relevance(found.ids, passage_relevance(found.cos, found.bm25, settings), corpus.passage_doc)
     evidence = aggregate_members(hits, corpus, settings, priors.recency)
     profile = profile_relevance(retrieved.profile_cos, retrieved.profile_bm25, settings)
-    return MemberScores(blend(evidence.scores, profile, priors, settings), evidence, profile, hits)
+    match = QueryMatch(found.ids, found.cos, found.bm25, retrieved.profile_cos, retrieved.profile_bm25)
+    features = member_features(corpus, match, newest_day(corpus), settings)
+    final = blend(evidence.scores, profile, priors, settings) if ranker is None else ranker.probability(features.values)
+    return MemberScores(final, evidence, profile, hits, features.knows, features.active)
 
 
 def rank_experts(
@@ -135,9 +172,8 @@ def rank_experts(
     """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``."""
     corpus = searcher.corpus
     candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
-    scored = score_members(
-        searcher, retrieve(searcher, query.text, query_vector, settings, candidate_rows), priors, settings
-    )
+    found = retrieve(searcher, query.text, query_vector, settings, candidate_rows)
+    scored = score_members(searcher, found, priors, settings, searcher.ranker)
     scores = scored.final
 
     allowed = np.ones(corpus.n_members, dtype=bool)
@@ -148,9 +184,19 @@ def rank_experts(
         rows = candidate_rows[allowed[candidate_rows]]
         rows = rows[np.argsort(-scores[rows], kind="stable")]
     else:
-        rows = np.flatnonzero(allowed)
-        rows = rows[np.argsort(-scores[rows], kind="stable")][: query.limit]
+        rows = _experts_then_closest(np.flatnonzero(allowed), scored, query.limit, settings.knows_threshold)
     return _experts(searcher, rows, scored, priors, query.text, settings)
+
+
+def _experts_then_closest(rows: np.ndarray, scored: MemberScores, limit: int, threshold: float) -> np.ndarray:
+    """Members with evidence best score first; then, to fill ``limit``, the closest without (best knows first).
+
+    A member with no matching evidence is never ranked above one with it: being active is not knowing."""
+    evident = rows[scored.knows[rows] >= threshold]
+    evident = evident[np.argsort(-scored.final[evident], kind="stable")][:limit]
+    rest = rows[scored.knows[rows] < threshold]
+    rest = rest[np.lexsort((-scored.final[rest], -scored.knows[rest]))][: limit - len(evident)]
+    return np.concatenate([evident, rest]).astype(np.int64)
 
 
 def _candidate_rows(searcher: Searcher, candidates: Collection[str] | None, query_id: str | None) -> np.ndarray | None:
@@ -204,6 +250,9 @@ def _experts(
                 name=str(corpus.member_names[row]),
                 silo=str(corpus.member_silos[row]) or None,
                 score=round(float(scores[row]), 4),
+                knows=round(float(scored.knows[row]), 4),
+                active=round(float(scored.active[row]), 4),
+                has_evidence=bool(scored.knows[row] >= settings.knows_threshold),
                 content=round(float(evidence.scores[row]), 4),
                 profile=round(float(profile[row]), 4),
                 prior=round(float(priors.prior[row]), 4),

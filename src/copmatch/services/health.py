@@ -6,6 +6,9 @@
 - unanswered questions, and topics with demand but one or no answerers (bus factor),
   topics being communities of a nearest-neighbour graph of the questions;
 - bridges: the members with the highest betweenness between silos.
+
+Members who opted out count in every aggregate (ties, sizes, core size) but are named
+nowhere: not in the core group's list, the bridges, a topic's answerers or an asker.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ class Topic:
     label: str
     questions: list[str]
     unanswered: int
-    answerers: list[dict]  # [{member_id, name, silo, answers}]
+    answerers: list[dict]  # [{member_id, name, silo, answers}], members who opted out left out
+    unnamed_answerers: int = 0  # answerers who opted out: counted, never named
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class HealthReport:
 
 
 def community_health(store: Store, searcher: Searcher, settings: Settings) -> HealthReport:
+    hidden = store.opted_out()
     members = {m["id"]: m for m in store.members()}
     facts = store.document_facts()
     contributions = store.contributions()
@@ -80,9 +85,33 @@ def community_health(store: Store, searcher: Searcher, settings: Settings) -> He
         degree_counts=np.bincount(degrees).tolist() if len(degrees) else [],
         unanswered=unanswered_questions(facts, contributions, members),
         thin_topics=thin_topics(searcher, facts, contributions, members, settings, labeller),
-        bridges=bridges(graph, silo_of, members, settings),
+        bridges=bridges(graph, silo_of, members, settings, hidden),
     )
-    return replace(report, findings=findings(report))
+    named = without_members(report, hidden)
+    return replace(named, findings=findings(named))
+
+
+def without_members(report: HealthReport, hidden: frozenset[str]) -> HealthReport:
+    """The report naming none of ``hidden`` (members who opted out); counts unchanged."""
+    if not hidden:
+        return report
+
+    def named(people: list[dict]) -> list[dict]:
+        return [p for p in people if p["member_id"] not in hidden]
+
+    oldest = [{**q, "asker": None if (q["asker"] or {}).get("member_id") in hidden else q["asker"]}
+              for q in report.unanswered["oldest"]]  # fmt: skip
+    topics = [
+        replace(t, answerers=named(t.answerers), unnamed_answerers=len(t.answerers) - len(named(t.answerers)))
+        for t in report.thin_topics
+    ]
+    return replace(
+        report,
+        core={**report.core, "members": named(report.core["members"])},
+        unanswered={**report.unanswered, "oldest": oldest},
+        thin_topics=topics,
+        bridges=named(report.bridges),
+    )
 
 
 def silo_ties(graph: nx.Graph, silo_of: dict[str, str], settings: Settings) -> tuple[list[dict], dict, float]:
@@ -204,14 +233,22 @@ def thin_topics(searcher: Searcher, facts: list[dict], contributions: list, memb
     return sorted(topics, key=lambda t: (-len(t.questions), t.label))
 
 
-def bridges(graph: nx.Graph, silo_of: dict[str, str], members: dict[str, dict], settings: Settings) -> list[dict]:
-    """Members with the highest betweenness, with how many other silos they have ties into."""
+def bridges(
+    graph: nx.Graph,
+    silo_of: dict[str, str],
+    members: dict[str, dict],
+    settings: Settings,
+    hidden: frozenset[str] = frozenset(),
+) -> list[dict]:
+    """Members with the highest betweenness, with how many other silos they have ties into
+    (the strongest who did not opt out)."""
     if graph.number_of_edges() == 0:
         return []
     sample = settings.health_betweenness_sample
     k = sample if graph.number_of_nodes() > sample else None
     centrality = nx.betweenness_centrality(graph, k=k, seed=settings.silo_seed)
-    ranked = sorted(centrality, key=lambda m: (-centrality[m], m))[: settings.health_bridges]
+    ranked = [m for m in sorted(centrality, key=lambda m: (-centrality[m], m)) if m not in hidden]
+    ranked = ranked[: settings.health_bridges]
     return [
         {
             **_member(m, members),
@@ -234,6 +271,8 @@ def findings(report: HealthReport) -> list[str]:
     for topic in report.thin_topics:
         who = topic.answerers[0]["name"] + f" ({topic.answerers[0]['member_id']})" if topic.answerers else ""
         expert = f"a single answerer, {who}" if who else "no answerer"
+        if topic.unnamed_answerers:
+            expert = "a single answerer (who opted out of being named)"
         out.append(f"Topic with {expert}: {topic.label} ({len(topic.questions)} questions, {topic.unanswered} open).")
     unanswered = report.unanswered
     if unanswered["unanswered"]:

@@ -1,6 +1,6 @@
 """Incremental index builds: a new snapshot derived from the previous one and the store's changes.
 
-Every import and deletion takes the next store revision (store/schema.py, migration 6); a
+Every import and deletion takes the next store revision (store/schema.py, migration 7); a
 snapshot records the revision it was built from. A derived build re-reads, re-chunks and
 encodes only the documents written or deleted since then (and the answers of changed
 questions, which are indexed under their question's title), and carries everything else
@@ -33,6 +33,7 @@ from copmatch.embedding.chunking import Passage
 from copmatch.embedding.encoder import Encoder
 from copmatch.errors import CopmatchError, IndexCorruptError
 from copmatch.index.dense import DenseIndex, DenseIndexSpec
+from copmatch.index.integrity import problems
 from copmatch.index.snapshot import (
     BM25_DIR,
     CORPUS,
@@ -53,13 +54,17 @@ from copmatch.index.texts import TextReader, derive_texts, runs
 from copmatch.progress import Progress
 from copmatch.ranking.corpus import Corpus, concat_ranges, contribution_arrays, day_number, document_pointers
 from copmatch.services.build import (
+    FEEDBACK_PREFIX,
     BuildReport,
     ChunkDocuments,
     _dense_spec,
     chunking_settings,
+    feedback_evidence,
+    learn_snapshot_ranker,
     profile_text,
     snapshot_manifest,
 )
+from copmatch.services.training import History
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -76,8 +81,8 @@ class Previous:
 
 def previous_for(snapshots: SnapshotDir, embedder: Encoder, settings: Settings, store_revision: int) -> Previous | None:
     """The current snapshot if a build with these settings may derive from it, else None
-    (no snapshot, another format, encoder or chunking, or a store older than the snapshot,
-    e.g. restored from a backup: then the build is a full one)."""
+    (no snapshot, a damaged one, another format, encoder or chunking, or a store older than
+    the snapshot, e.g. restored from a backup: then the build is a full one)."""
     version = snapshots.current_version()
     if version is None:
         return None
@@ -85,6 +90,8 @@ def previous_for(snapshots: SnapshotDir, embedder: Encoder, settings: Settings, 
     try:
         manifest = read_manifest(path)
     except IndexCorruptError:
+        return None
+    if problems(path, manifest):  # a damaged snapshot is no base: rebuild from the store
         return None
     compatible = (
         manifest.get("format") == SNAPSHOT_FORMAT
@@ -136,10 +143,17 @@ def derive_build(
     old_path = previous.path
     try:
         store_revision = store.revision()
-        changed = store.changed_document_ids(int(previous.manifest["store_revision"]))
-        present = store.documents_by_id(sorted(changed))
-        members = store.members()
         old = Corpus.load(old_path / CORPUS)
+        changed = store.changed_document_ids(int(previous.manifest["store_revision"]))
+        # Helpful feedback is evidence too (build.feedback_evidence): new ones are added, gone ones dropped.
+        helped, helped_contributions = feedback_evidence(store.feedback())
+        old_feedback = old.doc_ids[np.char.startswith(old.doc_ids, FEEDBACK_PREFIX)].tolist()
+        changed |= {d["id"] for d in helped} ^ set(old_feedback)
+        present = sorted(
+            [*store.documents_by_id(sorted(changed)), *(d for d in helped if d["id"] in changed)],
+            key=lambda d: d["id"],
+        )
+        members = store.members()
         timings["read_s"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
@@ -154,7 +168,11 @@ def derive_build(
         try:
             new_texts = [p.text for p in passages]
             new_vectors, encoded = encode_cached(
-                embedder, cache, new_texts, progress.task("Encoding passages", len(new_texts))
+                embedder,
+                cache,
+                new_texts,
+                progress.task("Encoding passages", len(new_texts)),
+                commit_every=settings.cache_commit_texts,
             )
             profiles, profile_vectors, profile_plan, profile_encoded = _profiles(
                 old_path, old, members, embedder, cache, progress
@@ -183,7 +201,7 @@ def derive_build(
         timings["sparse_s"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        corpus = _corpus(store, old, docs, present, titles, rows, members)
+        corpus = _corpus(store, old, docs, present, titles, rows, members, helped_contributions)
         corpus.save(building / CORPUS)
         reader = TextReader(old_path / PASSAGE_TEXTS, old_path / PASSAGE_TEXT_OFFSETS)
         try:
@@ -194,6 +212,22 @@ def derive_build(
         timings["corpus_s"] = time.perf_counter() - tick
         timings["index_s"] = timings["dense_s"] + timings["sparse_s"] + timings["corpus_s"]
         _check_consistent(building, corpus, passage_counts, len(members))
+
+        # Retrained as a full build would (same function, same arrays), not carried over: the
+        # training questions are the latest ones, so new documents change what it learns.
+        tick = time.perf_counter()
+        ranker_report = learn_snapshot_ranker(
+            building,
+            corpus,
+            np.load(building / PASSAGE_VECTORS, mmap_mode="r"),
+            profile_vectors,
+            _history(store, corpus),
+            cache_path,
+            embedder,
+            settings,
+            progress,
+        )
+        timings["learn_s"] = time.perf_counter() - tick
 
         looked_up = len(passages) + sum(1 for i in profile_plan.added_new if profiles[i])
         counts = {
@@ -209,7 +243,11 @@ def derive_build(
         }
         shape = (corpus.n_passages, dim)
         manifest = snapshot_manifest(embedder, settings, shape, counts, timings, dense_spec)
-        manifest |= {"store_revision": store_revision, "derived_from": previous.manifest["version"]}
+        manifest |= {
+            "store_revision": store_revision,
+            "derived_from": previous.manifest["version"],
+            "ranker": ranker_report,
+        }
         tick = time.perf_counter()
         path = snapshots.commit(building, version, manifest, keep=settings.snapshots_kept)
         timings["commit_s"] = time.perf_counter() - tick
@@ -236,6 +274,26 @@ def derive_build(
         mode="incremental",
         changed_documents=len(changed),
     )
+
+
+def _history(store: Store, corpus: Corpus) -> History:
+    """What training reads of the documents, from the store: every document's parent row (one
+    narrow query) and the texts of the few questions it trains on."""
+    doc_ids = corpus.doc_ids
+    ids, parents = store.document_parents()
+    doc_parent = np.full(len(doc_ids), -1, dtype=np.int64)
+    if len(doc_ids) and ids:
+        rows = np.searchsorted(doc_ids, np.array(ids, dtype=str))
+        probe = np.array([p or "" for p in parents], dtype=str)
+        at = np.minimum(np.searchsorted(doc_ids, probe), len(doc_ids) - 1)
+        doc_parent[rows] = np.where(doc_ids[at] == probe, at, -1)
+
+    def question_texts(question_rows: list[int]) -> list[str]:
+        wanted = doc_ids[np.asarray(question_rows, dtype=np.int64)].tolist() if question_rows else []
+        by_id = {d["id"]: f"{d['title']}\n{d['body']}".strip() for d in store.documents_by_id(wanted)}
+        return [by_id[i] for i in wanted]
+
+    return History(doc_parent, question_texts)
 
 
 # --- documents and passages ----------------------------------------------------------------
@@ -385,6 +443,7 @@ def _corpus(
     titles: list[str],
     rows: PassagePlan,
     members: list[dict],
+    helped_contributions: list[tuple[str, str, str]],
 ) -> Corpus:
     kept = docs.old_to_new >= 0
 
@@ -397,7 +456,9 @@ def _corpus(
 
     member_ids = np.array([m["id"] for m in members], dtype=str)
     member_map = _member_map(old.member_ids, member_ids)
-    contrib_doc, contrib_member, contrib_class = _contributions(store, old, docs, present, member_map, member_ids)
+    contrib_doc, contrib_member, contrib_class = _contributions(
+        store, old, docs, present, member_map, member_ids, helped_contributions
+    )
     return Corpus(
         doc_ids=merged(old.doc_ids, [d["id"] for d in present]),
         doc_titles=old.doc_titles.compose(_document_source(docs), titles),
@@ -442,6 +503,7 @@ def _contributions(
     present: list[dict],
     member_map: np.ndarray,
     member_ids: np.ndarray,
+    helped_contributions: list[tuple[str, str, str]],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     keep = docs.old_to_new[old.contrib_doc] >= 0
     old_doc = docs.old_to_new[old.contrib_doc[keep]]
@@ -450,8 +512,9 @@ def _contributions(
     doc_row = {d["id"]: int(r) for d, r in zip(present, docs.added_new)}
     member_row = {m: i for i, m in enumerate(member_ids.tolist())}
     accepted = {d["id"]: bool(d["accepted"]) for d in present}
+    present_helped = [c for c in helped_contributions if c[1] in doc_row]
     new_doc, new_member, new_class = contribution_arrays(
-        store.contributions_of([d["id"] for d in present]), doc_row, member_row, accepted
+        store.contributions_of([d["id"] for d in present]) + present_helped, doc_row, member_row, accepted
     )
     # Both sides are sorted by (document, member); merge the new ones into place.
     width = max(len(member_ids), 1)

@@ -24,6 +24,11 @@ class ApiKey:
     role: str
     member_id: str | None = None
 
+    def may_manage(self, member_id: str) -> bool:
+        """Whether this key may see and change that member's own settings: it is bound to
+        them, or it is an admin's."""
+        return self.member_id == member_id or self.role == "admin"
+
     def require(self, role: str) -> None:
         if KEY_ROLES.index(self.role) < KEY_ROLES.index(role):
             raise PermissionDeniedError(

@@ -174,6 +174,6 @@ def like_document(
             hint="Rebuild with: copmatch index build",
         )
     vector = searcher.document_vectors(np.array([row]))[0]
-    text = f"{document.get('title') or ''}\n{document.get('body') or ''}"[: settings.max_query_chars]
+    text = f"{document.get('title') or ''}\n{document.get('body') or ''}"  # BM25 reads the whole text
     thread = thread_rows(searcher, facts)
     return vector, text, set(np.flatnonzero(thread == thread[row]).tolist())

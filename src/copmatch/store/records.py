@@ -65,4 +65,9 @@ class ImportBatch:
     members: list[Member] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
     contributions: list[Contribution] = field(default_factory=list)
-    source: str = ""
+    source: str = ""  # where it was read from (file or folder), for messages
+    #: The source the records belong to (store/sources.py): a dump's site, or a name the admin gives.
+    source_name: str = "native"  # store.sources.NATIVE_SOURCE
+    #: Whether ids colliding with another source's may be stored under a prefix (a dump's
+    #: numeric ids collide; native ids are the admin's own and are never rewritten).
+    namespaceable: bool = False

@@ -136,7 +136,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX web_sessions_key ON web_sessions(key_id);
     """,
-    # 6: change tracking for incremental index builds: every import or deletion takes the next
+    # 6: every record keeps the source that imported it (a dump's site or a name the admin
+    # gives), so a second source never overwrites the first; a source whose ids collide with
+    # another's is stored under a prefix ("coffee:17"). Rows from before have no source.
+    """
+    ALTER TABLE members ADD COLUMN source TEXT;
+    ALTER TABLE documents ADD COLUMN source TEXT;
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        id_prefix TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    """,
+    # 7: change tracking for incremental index builds: every import or deletion takes the next
     # store revision; documents carry the one that last wrote them, deletions leave a tombstone.
     """
     ALTER TABLE documents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;

@@ -18,9 +18,10 @@ from typing import Any
 
 import sqlite_utils
 
-from copmatch.errors import NotFoundError, RecordError, StoreVersionError
+from copmatch.errors import DataDirError, InvalidArgumentError, NotFoundError, RecordError, StoreVersionError
 from copmatch.store.records import Document, ImportBatch, Member
 from copmatch.store.schema import MIGRATIONS, SCHEMA_VERSION
+from copmatch.store.sources import list_sources, place
 
 #: Seconds within which a commit by another process (an opt-out, a revoked key) is seen by
 #: this one's cached reads.
@@ -47,6 +48,8 @@ class ImportSummary:
     contributions: int
     new_members: int
     new_documents: int
+    source_name: str = "native"
+    id_prefix: str = ""  # prepended to this source's ids ("coffee:") when they collide with another's
 
 
 class Store:
@@ -54,15 +57,21 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The API serves requests from a thread pool; a lock serialises writers
-        # while WAL lets readers on other connections proceed.
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(conn)
-        self._write_lock = threading.RLock()
-        self._cache: dict[str, _Cached] = {}
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The API serves requests from a thread pool; a lock serialises writers
+            # while WAL lets readers on other connections proceed.
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            self._write_lock = threading.RLock()
+            self._cache: dict[str, _Cached] = {}
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise DataDirError(
+                f"Cannot open the database {self.path}: {exc}.",
+                hint="Point --data-dir at a copmatch data folder (or an empty one); check its permissions.",
+            ) from None
         self._migrate()
 
     def close(self) -> None:
@@ -88,18 +97,23 @@ class Store:
 
     # --- import ----------------------------------------------------------------------
     def import_batch(self, batch: ImportBatch) -> ImportSummary:
-        """Write one import in a single transaction: all of it, or nothing."""
+        """Write one import in a single transaction: all of it, or nothing.
+
+        Records keep their source; a source never overwrites another's (store/sources.py)."""
         with self._write_lock, self.db.atomic():
+            now = utc_now()
+            batch, prefix = place(self.db, batch, "dump" if batch.namespaceable else "native", now)
             self._check_references(batch)
             known_members = self._existing_ids("members", [m.id for m in batch.members])
             known_docs = self._existing_ids("documents", [d.id for d in batch.documents])
-            now = utc_now()
+            name = batch.source_name
             revision = self._next_revision()
             if batch.members:
-                self.db["members"].upsert_all((_member_row(m, now) for m in batch.members), pk="id", alter=False)
+                rows = (_member_row(m, now, name) for m in batch.members)
+                self.db["members"].upsert_all(rows, pk="id", alter=False)
             if batch.documents:
                 self.db["documents"].upsert_all(
-                    (_document_row(d, now, revision) for d in batch.documents), pk="id", alter=False
+                    (_document_row(d, now, name, revision) for d in batch.documents), pk="id", alter=False
                 )
                 # Re-importing a document replaces its contributors rather than adding to them.
                 self._delete_where_in("contributions", "document_id", [d.id for d in batch.documents])
@@ -112,6 +126,8 @@ class Store:
                 contributions=len(batch.contributions),
                 new_members=len(batch.members) - len(known_members),
                 new_documents=len(batch.documents) - len(known_docs),
+                source_name=name,
+                id_prefix=prefix,
             )
             self.db["imports"].insert({"source": batch.source, "at": now, "counts": json.dumps(asdict(summary))})
         return summary
@@ -157,6 +173,12 @@ class Store:
         Unknown ids are an error and nothing is deleted. The next index build drops them from
         every result (an incremental build finds them through their tombstones)."""
         ids = list(dict.fromkeys(document_ids))
+        for document_id in ids:
+            if not isinstance(document_id, str) or not _utf8(document_id):
+                raise InvalidArgumentError(
+                    f"Document id {document_id!r} is not valid text (a lone surrogate); nothing was deleted.",
+                    hint="Document ids are UTF-8 text, as imported.",
+                )
         with self._write_lock, self.db.atomic():
             unknown = sorted(set(ids) - self._existing_ids("documents", ids))
             if unknown:
@@ -197,6 +219,11 @@ class Store:
             rows += [_decode(r) for r in self.db["documents"].rows_where(f"id IN ({marks})", chunk)]
         return sorted(rows, key=lambda row: row["id"])
 
+    def document_parents(self) -> tuple[list[str], list[str | None]]:
+        """(ids, parent ids) of every document, by id: what training needs of them all."""
+        rows = self.db.execute("SELECT id, parent_id FROM documents ORDER BY id").fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
     def titles_by_id(self, document_ids: Iterable[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for chunk in _chunks(list(document_ids), 500):
@@ -211,6 +238,10 @@ class Store:
             sql = f"SELECT member_id, document_id, role FROM contributions WHERE document_id IN ({marks})"
             out += [tuple(r) for r in self.db.execute(sql, chunk)]
         return out
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Every import source with its kind, id prefix and record counts."""
+        return list_sources(self.db)
 
     def member_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM members")}
@@ -320,6 +351,16 @@ class Store:
                 },
             )
 
+    def fail_running_builds(self, error: str) -> list[str]:
+        """Mark every build still listed as running failed (their process is gone); their versions."""
+        with self._write_lock, self.db.atomic():
+            versions = [r[0] for r in self.db.execute("SELECT version FROM index_builds WHERE status = 'running'")]
+            self.db.execute(
+                "UPDATE index_builds SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
+                [utc_now(), error],
+            )
+        return versions
+
     def builds(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.db["index_builds"].rows_where(order_by="started_at desc, version desc", limit=limit)
         return [_decode(r) for r in rows]
@@ -418,15 +459,20 @@ class Store:
         return [_decode(row) for row in rows]
 
     def add_introductions(self, rows: list[dict[str, Any]], broker: str | None = None) -> list[int]:
-        """Insert suggested introductions (member_a < member_b); returns their ids."""
+        """Insert suggested introductions (member_a < member_b); returns the ids of those stored.
+
+        A pair is stored once: another process suggesting the same pair at the same time
+        stores it first and this one skips it (the pair's uniqueness settles the race)."""
         now, ids = utc_now(), []
         with self._write_lock, self.db.atomic():
             for row in rows:
                 cursor = self.db.execute(
                     "INSERT INTO introductions (member_a, member_b, score, reasons, status, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, 'suggested', ?, ?)",
+                    " VALUES (?, ?, ?, ?, 'suggested', ?, ?) ON CONFLICT (member_a, member_b) DO NOTHING",
                     [row["member_a"], row["member_b"], row["score"], json.dumps(row["reasons"]), now, now],
                 )
+                if cursor.rowcount != 1:
+                    continue
                 ids.append(cursor.lastrowid)
                 self.db.execute(
                     "INSERT INTO introduction_events (introduction_id, to_status, broker, at)"
@@ -530,8 +576,9 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _member_row(m: Member, now: str) -> dict[str, Any]:
+def _member_row(m: Member, now: str, source: str) -> dict[str, Any]:
     row = asdict(m)
+    row["source"] = source
     row["skills"] = json.dumps(list(m.skills))
     row["roles"] = json.dumps(list(m.roles))
     row["opt_out"] = int(m.opt_out)
@@ -540,8 +587,18 @@ def _member_row(m: Member, now: str) -> dict[str, Any]:
     return row
 
 
-def _document_row(d: Document, now: str, revision: int) -> dict[str, Any]:
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be stored (a lone surrogate cannot be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _document_row(d: Document, now: str, source: str, revision: int) -> dict[str, Any]:
     row = asdict(d)
+    row["source"] = source
     row["tags"] = json.dumps(list(d.tags))
     row["accepted"] = int(d.accepted)
     row["updated_at"] = now

@@ -31,7 +31,7 @@ def ask(
 ) -> Response:
     """The whole page; with ``fragment`` (the page's script) only the answer, inserted in place."""
     try:
-        found = viewer.community.answer_experts([ExpertQuery(question, ASK_LIMIT)])
+        found = viewer.community.answer_experts([ExpertQuery(question, ASK_LIMIT)], asked_by=viewer.member_id)
     except InvalidQueryError as exc:
         error = f"{exc.message} {exc.hint}"
         if fragment:
@@ -53,6 +53,6 @@ def feedback(
     fragment: Annotated[bool, Form()] = False,
 ) -> Response:
     recorded = viewer.community.record_feedback(question, member_id, helpful == "yes", viewer.who)
-    name = viewer.community.get_member(member_id)["name"]
+    name = viewer.community.get_member(member_id, viewer=viewer.session.key)["name"]
     template = "_feedback_done.html" if fragment else "feedback_done.html"
     return render(request, template, feedback=recorded, name=name)

@@ -57,7 +57,9 @@ def decide(
     decision: Annotated[str, Form(pattern="^(approved|rejected|snoozed|introduced)$")],
     note: Note = "",
 ) -> Response:
-    viewer.community.decide_introduction(introduction_id, decision, viewer.who, note.strip() or None)
+    viewer.community.decide_introduction(
+        introduction_id, decision, viewer.who, note.strip() or None, acting_member=viewer.member_id
+    )
     return RedirectResponse(f"/introductions/{introduction_id}", status_code=303)
 
 
@@ -68,5 +70,7 @@ def outcome(
     outcome: Annotated[str, Form(pattern="^(helpful|not-helpful)$")],
     note: Note = "",
 ) -> Response:
-    viewer.community.introduction_outcome(introduction_id, outcome, viewer.who, note.strip() or None)
+    viewer.community.introduction_outcome(
+        introduction_id, outcome, viewer.who, note.strip() or None, acting_member=viewer.member_id
+    )
     return RedirectResponse(f"/introductions/{introduction_id}", status_code=303)

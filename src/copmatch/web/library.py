@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from copmatch.errors import IndexMissingError, InvalidQueryError, PermissionDeniedError
+from copmatch.errors import IndexMissingError, InvalidQueryError
 from copmatch.services.practices import KNOWN_KINDS
 from copmatch.web.session import MemberForm, MemberViewer, PageRoute
 from copmatch.web.templating import render
@@ -37,19 +37,16 @@ def practices(
 
 @router.get("/members/{member_id}")
 def member_page(request: Request, member_id: str, viewer: MemberViewer) -> Response:
+    viewer.community.get_member(member_id, viewer=viewer.session.key)  # an opted-out member: 404 to others
     profile = viewer.community.member_profile(member_id)
     return render(request, "member.html", profile=profile, own=viewer.member_id == member_id)
 
 
 @router.post("/members/{member_id}/opt-out")
 def set_opt_out(member_id: str, viewer: MemberForm, opt_out: Annotated[str, Form(pattern="^(yes|no)$")]) -> Response:
-    # Only the member themself, signed in with a key bound to them, changes their opt-out.
-    if viewer.member_id != member_id:
-        raise PermissionDeniedError(
-            f"Only {member_id} can change their own opt-out.",
-            hint="Sign in with a key bound to that member (copmatch keys create --member ID).",
-        )
-    viewer.community.set_opt_out(member_id, opt_out == "yes")
+    # Only the member themself, signed in with a key bound to them, changes their opt-out
+    # (the rule is the library's: Community.set_own_opt_out, as for PUT /v1/members/{id}/opt-out).
+    viewer.community.set_own_opt_out(viewer.session.key, member_id, opt_out == "yes")
     return RedirectResponse(f"/members/{member_id}", status_code=303)
 
 

@@ -55,6 +55,7 @@ class ExpertView:
     knows: float  # (0, 1): how well the topical evidence says they know it
     active: float  # (0, 1): how active they are lately (the prior)
     evidence: list[EvidenceView] = field(default_factory=list)
+    has_evidence: bool = False  # knows reaches settings.knows_threshold
 
     @property
     def knows_words(self) -> str:
@@ -76,7 +77,7 @@ class AskAnswer:
     @property
     def nobody_knows(self) -> bool:
         """No returned member has evidence on the question: nobody here is known to know."""
-        return not any(e.evidence for e in self.experts)
+        return not any(e.has_evidence for e in self.experts)
 
 
 def _level(value: float, words: tuple[str, str, str, str]) -> str:
@@ -84,18 +85,18 @@ def _level(value: float, words: tuple[str, str, str, str]) -> str:
 
 
 def expert_view(expert: Expert) -> ExpertView:
-    # Today's score is (topical match) x (activity prior); "knows" is the match, recovered
-    # exactly as score / prior, and "active" the prior.
-    knows = expert.score / expert.prior if expert.prior > 0 else 0.0
+    # "knows" (topical evidence alone) and "active" (the prior alone) come apart from the
+    # ranker itself (services/experts.Expert), whichever ranker scored.
     return ExpertView(
         member_id=expert.member_id,
         name=expert.name,
         silo=expert.silo,
-        knows=min(max(knows, 0.0), 1.0),
-        active=min(max(expert.prior, 0.0), 1.0),
+        knows=min(max(expert.knows, 0.0), 1.0),
+        active=min(max(expert.active, 0.0), 1.0),
         evidence=[
             EvidenceView(e.document_id, e.title or e.document_id, e.kind, e.role, e.snippet) for e in expert.evidence
         ],
+        has_evidence=expert.has_evidence,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from copmatch.errors import InvalidTransitionError
+from copmatch.errors import NotFoundError
 from copmatch.services.brokering.diversity import diversified
 from copmatch.services.brokering.score import pair_terms, score_pairs
 from copmatch.services.brokering.suggest import neighbour_pairs
@@ -86,7 +86,10 @@ def test_opting_out_after_a_suggestion_blocks_approval(brokering, tmp_path):
     members = tmp_path / "olga.jsonl"
     members.write_text('{"id": "olga", "name": "Olga Pumps", "silo": "Operations", "opt_out": true}\n')
     brokering.import_jsonl(members=members)
-    with pytest.raises(InvalidTransitionError, match="opted out"):
+    # Opting out (here through an import) withdraws the suggestion and hides it from brokers.
+    assert brokering.store.get_introduction(intro.id)["status"] == "withdrawn"
+    assert intro.id not in {i.id for i in brokering.list_introductions()}
+    with pytest.raises(NotFoundError):
         brokering.decide_introduction(intro.id, "approved", broker="rita")
     assert not any("olga" in p for p in pairs(brokering.suggest_introductions(limit=20)))
 

@@ -4,8 +4,11 @@
     snoozed    -> approved | rejected            (a snoozed suggestion is decided later)
     approved   -> introduced
     introduced -> closed, with an outcome: helpful | not-helpful
+    suggested | snoozed | approved -> withdrawn   (a member of the pair opted out)
 
-Rejected and closed are final. Every change stores who made it and when (in
+Rejected, closed and withdrawn are final. An introduction involving a member who has
+opted out is shown to no broker (lists skip it, a lookup is "not found"); it stays stored,
+so the pair is never suggested again. Every change stores who made it and when (in
 ``introduction_events``); a pair is stored once, so it is never suggested again.
 """
 
@@ -14,13 +17,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from copmatch.errors import InvalidArgumentError, InvalidTransitionError, NotFoundError
+from copmatch.errors import InvalidArgumentError, InvalidTransitionError, NotFoundError, PermissionDeniedError
 from copmatch.store.store import Store, utc_now
 
 SUGGESTED, APPROVED, REJECTED, SNOOZED, INTRODUCED, CLOSED = (
     "suggested", "approved", "rejected", "snoozed", "introduced", "closed"
 )  # fmt: skip
-STATUSES = (SUGGESTED, APPROVED, REJECTED, SNOOZED, INTRODUCED, CLOSED)
+WITHDRAWN = "withdrawn"  # by the system, when a member of the pair opts out
+STATUSES = (SUGGESTED, APPROVED, REJECTED, SNOOZED, INTRODUCED, CLOSED, WITHDRAWN)
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     SUGGESTED: (APPROVED, REJECTED, SNOOZED),
     SNOOZED: (APPROVED, REJECTED),
@@ -28,7 +32,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     INTRODUCED: (CLOSED,),
     REJECTED: (),
     CLOSED: (),
+    WITHDRAWN: (),
 }
+#: Who withdrew an introduction, in its history.
+OPT_OUT_ACTOR = "system:opt-out"
 #: Statuses that still occupy a member's attention; the per-member cap counts these.
 OPEN_STATUSES = (SUGGESTED, SNOOZED, APPROVED)
 OUTCOMES = ("helpful", "not-helpful")
@@ -75,7 +82,9 @@ def list_introductions(store: Store, status: str | None = None) -> list[Introduc
     if status is not None and status not in STATUSES:
         raise InvalidArgumentError(f"Unknown status {status!r}.", hint=f"Use one of: {', '.join(STATUSES)}.")
     members = {m["id"]: m for m in store.members()}
-    return [_introduction(row, members) for row in store.introductions(status=status)]
+    hidden = store.opted_out()
+    rows = store.introductions(status=status)
+    return [_introduction(row, members) for row in rows if not {row["member_a"], row["member_b"]} & hidden]
 
 
 def introductions_by_id(store: Store, ids: list[int], members: dict[str, dict] | None = None) -> list[Introduction]:
@@ -87,19 +96,55 @@ def introductions_by_id(store: Store, ids: list[int], members: dict[str, dict] |
 
 def get_introduction(store: Store, introduction_id: int) -> Introduction:
     members = {m["id"]: m for m in store.members()}
-    row = store.get_introduction(introduction_id)
+    row = _visible(store, store.get_introduction(introduction_id))
     return _introduction(row, members, store.introduction_events(introduction_id))
 
 
+def _visible(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    """The row, unless it involves a member who opted out: then, to a broker, it does not exist."""
+    if {row["member_a"], row["member_b"]} & store.opted_out():
+        raise NotFoundError(f"No introduction with id {row['id']}.", hint="List them with: copmatch intros list")
+    return row
+
+
+def withdraw_opted_out(store: Store) -> list[int]:
+    """Withdraw every open introduction involving a member who opted out (through the API,
+    the CLI or an import); returns their ids."""
+    hidden = store.opted_out()
+    withdrawn = []
+    for row in store.introductions() if hidden else ():
+        if row["status"] in OPEN_STATUSES and {row["member_a"], row["member_b"]} & hidden:
+            note = "a member of the pair opted out"
+            if store.change_introduction(row["id"], row["status"], {"status": WITHDRAWN}, OPT_OUT_ACTOR, note):
+                withdrawn.append(row["id"])
+    return withdrawn
+
+
+def check_not_involved(current: dict[str, Any], acting_member: str | None) -> None:
+    """A broker bound to a member never decides an introduction of themself."""
+    if acting_member is not None and acting_member in (current["member_a"], current["member_b"]):
+        raise PermissionDeniedError(
+            f"Introduction {current['id']} involves you ({acting_member}); a broker cannot decide their own.",
+            hint="Ask another broker to decide it.",
+        )
+
+
 def decide(
-    store: Store, introduction_id: int, to_status: str, broker: str | None, note: str | None = None
+    store: Store,
+    introduction_id: int,
+    to_status: str,
+    broker: str | None,
+    note: str | None = None,
+    acting_member: str | None = None,
 ) -> Introduction:
-    """Move an introduction to ``to_status`` (approved, rejected, snoozed, introduced)."""
+    """Move an introduction to ``to_status`` (approved, rejected, snoozed, introduced).
+    ``acting_member``: the member the broker's key is bound to, who may not decide their own."""
     if to_status not in (*_DECISIONS, INTRODUCED):
         raise InvalidArgumentError(
             f"{to_status!r} is not a decision.", hint="Use approve, reject, snooze or introduced."
         )
-    current = store.get_introduction(introduction_id)
+    current = _visible(store, store.get_introduction(introduction_id))
+    check_not_involved(current, acting_member)
     _check(current, to_status)
     if to_status == APPROVED:
         _check_not_opted_out(store, current)
@@ -111,13 +156,19 @@ def decide(
 
 
 def record_outcome(
-    store: Store, introduction_id: int, outcome: str, broker: str | None, note: str | None = None
+    store: Store,
+    introduction_id: int,
+    outcome: str,
+    broker: str | None,
+    note: str | None = None,
+    acting_member: str | None = None,
 ) -> Introduction:
     """Close an introduction that took place with whether it helped."""
     normalised = outcome.strip().lower().replace("_", "-").replace(" ", "-")
     if normalised not in OUTCOMES:
         raise InvalidArgumentError(f"Unknown outcome {outcome!r}.", hint="Use helpful or not-helpful.")
-    current = store.get_introduction(introduction_id)
+    current = _visible(store, store.get_introduction(introduction_id))
+    check_not_involved(current, acting_member)
     _check(current, CLOSED)
     _apply(store, current, {"status": CLOSED, "outcome": normalised}, broker, note)
     return get_introduction(store, introduction_id)

@@ -1,0 +1,202 @@
+"""The community's own past questions as training data: who answered what, and what they
+knew before it was asked. Pure numpy, no I/O (the build service supplies the arrays).
+
+For each past answered question, the candidates are the members with a post before it
+(minus the asker), every feature is computed on the corpus as it stood before it
+(ranking/asof.py), and the labels are who answered: the accepted answerer 2, others 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from copmatch.index.sparse import SparseIndex
+from copmatch.ranking.asof import corpus_as_of, passages_before
+from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, Corpus
+from copmatch.ranking.features import FEATURES, QueryMatch, member_features
+from copmatch.settings import Settings
+
+QUERY_COMBINATIONS = ("max", "mean", "centroid")
+
+
+@dataclass(frozen=True)
+class PastQuestion:
+    doc: int  # document row of the question
+    day: float
+    asker: int  # member row, -1 when unknown
+    answerers: tuple[int, ...]  # member rows of everyone who answered it
+    accepted: int  # member row of the accepted answer's author, -1 when none
+
+
+def past_questions(corpus: Corpus, doc_parent: np.ndarray) -> list[PastQuestion]:
+    """Dated questions with at least one attributed answer, oldest first.
+
+    ``doc_parent``: (n_docs,) row of each document's parent (an answer's question), -1 if none.
+    """
+    cls, member, doc = corpus.contrib_class, corpus.contrib_member, corpus.contrib_doc
+    answering = (cls == ACCEPTED) | (cls == ANSWER)
+    question_of = doc_parent[doc[answering]]
+    answerers: dict[int, set[int]] = {}
+    accepted: dict[int, int] = {}
+    for q, m, c in zip(question_of.tolist(), member[answering].tolist(), cls[answering].tolist()):
+        if q >= 0:
+            answerers.setdefault(q, set()).add(m)
+            if c == ACCEPTED:
+                accepted[q] = m
+    askers = {int(d): int(m) for d, m in zip(doc[cls == ASKER], member[cls == ASKER])}
+    out = [
+        PastQuestion(q, float(corpus.doc_days[q]), askers.get(q, -1), tuple(sorted(a)), accepted.get(q, -1))
+        for q, a in answerers.items()
+        if np.isfinite(corpus.doc_days[q])
+    ]
+    return sorted(out, key=lambda p: (p.day, p.doc))
+
+
+def query_cosines(windows: np.ndarray, vectors: np.ndarray, how: str) -> np.ndarray:
+    """(n_vectors,) cosine of each passage to a query given as (n_windows, dim) unit window vectors.
+
+    A long query is split into windows the model can read, like a document; its match to a
+    passage combines the windows' cosines: the best window (max), their mean, or the cosine
+    to the windows' normalised mean vector (centroid).
+    """
+    if how == "centroid":
+        centre = windows.mean(axis=0)
+        return vectors @ (centre / max(float(np.linalg.norm(centre)), 1e-12))
+    cos = vectors @ windows.T  # (n_vectors, n_windows)
+    if how == "max":
+        return cos.max(axis=1)
+    if how == "mean":
+        return cos.mean(axis=1)
+    raise ValueError(f"unknown query window combination {how!r}; expected one of {QUERY_COMBINATIONS}")
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """One row per (past question, candidate member)."""
+
+    features: np.ndarray  # (n_rows, n_features) float32
+    labels: np.ndarray  # (n_rows,) 2 accepted answerer, 1 other answerer, 0 otherwise
+    group: np.ndarray  # (n_rows,) index of the row's question in ``questions``
+    default: np.ndarray  # (n_rows,) the default formula's score
+    members: np.ndarray  # (n_rows,) member row
+    questions: list[PastQuestion]
+
+    @property
+    def n_questions(self) -> int:
+        return len(self.questions)
+
+    def subset(self, keep_questions: np.ndarray) -> TrainingSet:
+        """The rows of the given question indices, renumbered 0.. in that order."""
+        keep_questions = np.asarray(keep_questions, dtype=np.int64)
+        new_index = np.full(len(self.questions), -1)
+        new_index[keep_questions] = np.arange(len(keep_questions))
+        rows = np.flatnonzero(new_index[self.group] >= 0)
+        rows = rows[np.argsort(new_index[self.group[rows]], kind="stable")]
+        return TrainingSet(
+            self.features[rows],
+            self.labels[rows],
+            new_index[self.group[rows]],
+            self.default[rows],
+            self.members[rows],
+            [self.questions[i] for i in keep_questions.tolist()],
+        )
+
+
+def training_set(
+    corpus: Corpus,
+    questions: Sequence[PastQuestion],
+    texts: Sequence[str],
+    windows: Sequence[np.ndarray],
+    passage_vectors: np.ndarray,
+    sparse: SparseIndex,
+    profile_vectors: np.ndarray,
+    profile_sparse: SparseIndex,
+    settings: Settings,
+    as_of: Sequence[float] | None = None,
+) -> TrainingSet:
+    """Features and labels of every candidate of every past question, each as of its question.
+
+    ``as_of``: per question, the moment its features describe (default: the moment it was
+    asked). An earlier moment trains for what serving sees: questions keep arriving for a
+    while after the build that answers them.
+    """
+    blocks: list[tuple[np.ndarray, ...]] = []
+    kept: list[PastQuestion] = []
+    vectors = np.asarray(passage_vectors)
+    poster_days = _first_post_day(corpus)
+    moments = [q.day for q in questions] if as_of is None else list(as_of)
+    for question, text, window, moment in zip(questions, texts, windows, moments):
+        # Candidates: members who had posted before the moment, except the asker.
+        candidates = np.flatnonzero(poster_days < moment)
+        candidates = candidates[candidates != question.asker]
+        labels = np.zeros(corpus.n_members, dtype=np.int8)
+        labels[list(question.answerers)] = 1
+        if question.accepted >= 0:
+            labels[question.accepted] = 2
+        if not labels[candidates].any():
+            continue  # nobody who answered had posted before: nothing to learn from it
+        view = corpus_as_of(corpus, moment)
+        before = passages_before(corpus, moment)
+        present = np.flatnonzero(before)
+        match = QueryMatch(
+            passages=present,
+            cos=query_cosines(window, vectors[present], settings.query_window_combination),
+            bm25=sparse.scores_among(text, before)[present],
+            profile_cos=query_cosines(window, profile_vectors, settings.query_window_combination),
+            profile_bm25=profile_sparse.scores(text),
+        )
+        found = member_features(view, match, moment, settings)
+        group = np.full(len(candidates), len(kept))
+        blocks.append(
+            (found.values[candidates], labels[candidates], group, found.default_score[candidates], candidates)
+        )
+        kept.append(question)
+    if not blocks:
+        empty = np.zeros(0)
+        return TrainingSet(np.zeros((0, len(FEATURES)), np.float32), empty, empty.astype(int), empty, empty, [])
+    features, labels, group, default, members = (np.concatenate(parts) for parts in zip(*blocks))
+    return TrainingSet(features, labels, group, default, members, kept)
+
+
+def serving_moments(corpus: Corpus, questions: Sequence[PastQuestion], horizon_share: float) -> list[float]:
+    """Per question, the start of its serving block: the history's dated questions are cut into
+    blocks of ``horizon_share`` of them, and a question's features are computed as of the first
+    question of its block (as if the index had been built then and served until the next block)."""
+    asked = np.sort(corpus.doc_days[np.unique(corpus.contrib_doc[corpus.contrib_class == ASKER])])
+    asked = asked[np.isfinite(asked)]
+    if horizon_share <= 0 or not len(asked):
+        return [q.day for q in questions]
+    block = max(1, int(round(horizon_share * len(asked))))
+    position = np.searchsorted(asked, [q.day for q in questions], side="left")
+    starts = asked[np.minimum((position // block) * block, len(asked) - 1)]
+    return [float(min(s, q.day)) for s, q in zip(starts, questions)]
+
+
+def _first_post_day(corpus: Corpus) -> np.ndarray:
+    """(n_members,) day of each member's first dated contribution (inf when none)."""
+    days = corpus.doc_days[corpus.contrib_doc]
+    first = np.full(corpus.n_members, np.inf)
+    dated = np.isfinite(days)
+    np.minimum.at(first, corpus.contrib_member[dated].astype(np.int64), days[dated])
+    return first
+
+
+def ndcg_at(scores: np.ndarray, labels: np.ndarray, group: np.ndarray, k: int = 10) -> np.ndarray:
+    """(n_groups,) nDCG@k of each group's ranking by ``scores`` (gains = labels). Ties break by row order."""
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    out = np.zeros(n_groups)
+    discount = 1.0 / np.log2(np.arange(k) + 2.0)
+    order = np.lexsort((-scores, group))
+    g, lab = group[order], labels[order].astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    ends = np.r_[starts[1:], len(g)]
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        gains = lab[start:end]
+        top = gains[:k]
+        ideal = np.sort(gains)[::-1][:k]
+        idcg = float(ideal @ discount[: len(ideal)])
+        out[g[start]] = float(top @ discount[: len(top)]) / idcg if idcg else 0.0
+    return out

@@ -1,0 +1,256 @@
+"""The ranker learned from a community's own history, calibrated into a probability that the
+member answers the question.
+
+Two learners, chosen by ``Settings.learned_model`` (benchmarks/expert_dev_fit.py compares
+them on development splits): an L2-regularised logistic regression over standardised
+features (scikit-learn; the default: the steadiest on little data) and boosted trees
+(LightGBM). Both are fitted at index build; serving evaluates the saved model with numpy
+alone, since importing LightGBM or scikit-learn would add a second to every cold CLI query.
+``tests/ranking/test_learned.py`` checks the numpy evaluation against the libraries' own.
+
+The score is absolute: a Platt-calibrated probability fitted on the held-out latest slice
+of the community's questions, a fixed increasing function of the trees' raw score, which
+depends only on the (absolute) features. So one member's scores compare across queries.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from copmatch.errors import IndexMismatchError
+from copmatch.ranking.features import FEATURES
+from copmatch.ranking.history import TrainingSet
+from copmatch.settings import Settings
+
+MODEL_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Trees:
+    """Boosted trees as flat arrays: node i of tree t splits on ``feature[t, i] <= threshold[t, i]``."""
+
+    feature: np.ndarray  # (n_trees, n_nodes) int: feature column, -1 at a leaf
+    threshold: np.ndarray  # (n_trees, n_nodes) float
+    left: np.ndarray  # (n_trees, n_nodes) int: child node when the test holds
+    right: np.ndarray  # (n_trees, n_nodes) int
+    value: np.ndarray  # (n_trees, n_nodes) float: leaf output (0 at inner nodes)
+    depth: int
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """(n_rows,) sum of every tree's leaf output for each row of ``x`` (n_rows, n_features)."""
+        n_rows, n_trees = len(x), len(self.feature)
+        if n_trees == 0:
+            return np.zeros(n_rows)
+        trees = np.arange(n_trees)[None, :]  # (1, n_trees)
+        node = np.zeros((n_rows, n_trees), dtype=np.int64)  # current node of each row in each tree
+        rows = np.arange(n_rows)[:, None]
+        for _ in range(self.depth):
+            feature = self.feature[trees, node]  # (n_rows, n_trees)
+            inner = feature >= 0
+            goes_left = x[rows, np.maximum(feature, 0)] <= self.threshold[trees, node]
+            step = np.where(goes_left, self.left[trees, node], self.right[trees, node])
+            node = np.where(inner, step, node)
+        return self.value[trees, node].sum(axis=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k).tolist() for k in ("feature", "threshold", "left", "right", "value")} | {
+            "depth": self.depth
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trees:
+        def grid(name: str, dtype: type) -> np.ndarray:
+            return np.array(data[name], dtype=dtype).reshape(len(data[name]), -1)
+
+        return cls(
+            grid("feature", np.int64),
+            grid("threshold", np.float64),
+            grid("left", np.int64),
+            grid("right", np.int64),
+            grid("value", np.float64),
+            int(data["depth"]),
+        )
+
+    @classmethod
+    def from_lightgbm(cls, dump: dict[str, Any], feature_columns: list[int]) -> Trees:
+        """Flatten ``Booster.dump_model()``; ``feature_columns`` maps the booster's features to columns."""
+        flat = [_flatten(t["tree_structure"], feature_columns) for t in dump["tree_info"]]
+        width = max((len(f[0]) for f in flat), default=1)
+
+        def pad(i: int, fill: float) -> np.ndarray:
+            return np.array([np.pad(f[i], (0, width - len(f[i])), constant_values=fill) for f in flat])
+
+        depth = max((f[5] for f in flat), default=0)
+        if not flat:
+            empty = np.zeros((0, 1))
+            return cls(empty.astype(np.int64), empty, empty.astype(np.int64), empty.astype(np.int64), empty, 0)
+        return cls(
+            pad(0, -1).astype(np.int64),
+            pad(1, 0.0),
+            pad(2, 0).astype(np.int64),
+            pad(3, 0).astype(np.int64),
+            pad(4, 0.0),
+            depth,
+        )
+
+
+def _flatten(root: dict[str, Any], columns: list[int]) -> tuple:
+    feature, threshold, left, right, value = [], [], [], [], []
+    max_depth = 0
+
+    def visit(node: dict[str, Any], depth: int) -> int:
+        nonlocal max_depth
+        index = len(feature)
+        feature.append(-1)
+        threshold.append(0.0)
+        left.append(index)
+        right.append(index)
+        value.append(0.0)
+        if "leaf_value" in node:
+            value[index] = float(node["leaf_value"])
+            max_depth = max(max_depth, depth)
+            return index
+        if node.get("decision_type", "<=") != "<=":
+            raise ValueError(f"unsupported split {node.get('decision_type')}")
+        feature[index] = columns[int(node["split_feature"])]
+        threshold[index] = float(node["threshold"])
+        left[index] = visit(node["left_child"], depth + 1)
+        right[index] = visit(node["right_child"], depth + 1)
+        return index
+
+    visit(root, 0)
+    return (np.array(feature), np.array(threshold), np.array(left), np.array(right), np.array(value), max_depth)
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A logistic regression over standardised feature columns: raw = ((x - mean) / scale) @ coef + intercept."""
+
+    columns: np.ndarray  # (k,) int feature columns read
+    mean: np.ndarray  # (k,)
+    scale: np.ndarray  # (k,)
+    coef: np.ndarray  # (k,)
+    intercept: float
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        return ((x[:, self.columns] - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k).tolist() for k in ("columns", "mean", "scale", "coef")} | {
+            "intercept": self.intercept
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Linear:
+        return cls(
+            np.array(data["columns"], dtype=np.int64),
+            *(np.array(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")),
+            float(data["intercept"]),
+        )
+
+
+def fit_linear(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES) -> Linear:
+    """L2-regularised logistic regression of "answered" on the standardised chosen features."""
+    from sklearn.linear_model import LogisticRegression
+
+    columns = np.array([FEATURES.index(f) for f in features], dtype=np.int64)
+    x = train.features[:, columns].astype(np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)  # a constant column gets weight 0 anyway
+    model = LogisticRegression(C=settings.learned_regularisation, max_iter=5000)
+    model.fit((x - mean) / scale, train.labels > 0)
+    return Linear(columns, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+
+
+def fit_model(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES) -> Linear | Trees:
+    if settings.learned_model == "logistic":
+        return fit_linear(train, settings, features)
+    if settings.learned_model == "trees":
+        return fit_trees(train, settings, features)
+    raise ValueError(f"learned_model must be 'logistic' or 'trees', got {settings.learned_model!r}")
+
+
+@dataclass(frozen=True)
+class LearnedRanker:
+    features: tuple[str, ...]  # the feature names it was fitted on (FEATURES when saved)
+    model: Linear | Trees
+    calibration: tuple[float, float]  # (a, b): probability = sigmoid(a * raw + b)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def raw(self, values: np.ndarray) -> np.ndarray:
+        """The model's raw score for rows of the full FEATURES matrix (n_rows, len(FEATURES))."""
+        return self.model.raw(values.astype(np.float64))
+
+    def probability(self, values: np.ndarray) -> np.ndarray:
+        a, b = self.calibration
+        return _sigmoid(a * self.raw(values) + b)
+
+    def save(self, path: Path) -> None:
+        data = {
+            "format": MODEL_FORMAT,
+            "features": list(self.features),
+            "kind": "trees" if isinstance(self.model, Trees) else "logistic",
+            "model": self.model.to_dict(),
+            "calibration": list(self.calibration),
+            "report": self.report,
+        }
+        path.write_text(json.dumps(data))
+
+    @classmethod
+    def load(cls, path: Path) -> LearnedRanker:
+        data = json.loads(path.read_text())
+        if data.get("format") != MODEL_FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise IndexMismatchError(
+                f"{path} holds a learned ranker of another copmatch version.", hint="Rebuild with: copmatch index build"
+            )
+        model = Trees.from_dict(data["model"]) if data["kind"] == "trees" else Linear.from_dict(data["model"])
+        return cls(tuple(data["features"]), model, tuple(data["calibration"]), data.get("report", {}))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def fit_trees(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES, seed: int = 0) -> Trees:
+    """Boosted trees predicting "answered" (binary log-loss) from the chosen feature columns."""
+    import lightgbm
+
+    columns = [FEATURES.index(f) for f in features]
+    data = lightgbm.Dataset(train.features[:, columns], label=(train.labels > 0).astype(np.float64))
+    params = {
+        "objective": "binary",
+        "learning_rate": settings.learned_learning_rate,
+        "num_leaves": settings.learned_leaves,
+        "min_data_in_leaf": settings.learned_min_rows_per_leaf,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": 1,
+        "verbose": -1,
+    }
+    booster = lightgbm.train(params, data, num_boost_round=settings.learned_trees)
+    return Trees.from_lightgbm(booster.dump_model(), columns)
+
+
+def platt(raw: np.ndarray, answered: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """(a, b) maximising the likelihood of sigmoid(a * raw + b) for 0/1 outcomes (Newton's method)."""
+    a, b = 1.0, 0.0
+    x, y = raw.astype(np.float64), answered.astype(np.float64)
+    for _ in range(iterations):
+        p = _sigmoid(a * x + b)
+        w = p * (1 - p) + 1e-12
+        grad = np.array([np.sum((p - y) * x), np.sum(p - y)])
+        hess = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(a), float(b)

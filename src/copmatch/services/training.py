@@ -1,0 +1,181 @@
+"""At index build: learn the community's ranker from its own answered questions.
+
+Training queries are the latest answered questions of the history (title + body, split
+into windows like any long query), every feature computed as of the moment each was
+asked (ranking/history.py), labels = who answered. The latest ``learned_validation_share``
+of them is held out: trees fitted on the earlier ones are scored there against the default
+formula and calibrated there (Platt). Only if they beat the default does the learned ranker
+serve; the report says what happened either way. A community without enough answered
+questions (practice documents and publications only, or a young one) keeps the default
+content-based formula.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from copmatch.embedding.cache import EmbeddingCache, encode_cached
+from copmatch.embedding.chunking import Chunker, load_tokenizer
+from copmatch.embedding.encoder import Encoder
+from copmatch.index.sparse import SparseIndex
+from copmatch.progress import Progress
+from copmatch.ranking.corpus import Corpus
+from copmatch.ranking.features import FEATURES
+from copmatch.ranking.history import (
+    PastQuestion,
+    TrainingSet,
+    ndcg_at,
+    past_questions,
+    serving_moments,
+    training_set,
+)
+from copmatch.ranking.learned import LearnedRanker, fit_model, platt
+from copmatch.settings import Settings
+
+
+@dataclass(frozen=True)
+class SnapshotArrays:
+    """What training reads from the snapshot being built."""
+
+    corpus: Corpus
+    passage_vectors: np.ndarray
+    sparse: SparseIndex  # loaded from the saved files (scores_among needs them)
+    profile_vectors: np.ndarray
+    profile_sparse: SparseIndex
+
+
+def question_texts(documents: list[dict[str, Any]]) -> dict[int, str]:
+    """Row -> "title\\nbody" of every question: the text a member would have asked."""
+    return {row: f"{d['title']}\n{d['body']}".strip() for row, d in enumerate(documents) if d.get("kind") == "question"}
+
+
+def parent_rows(documents: list[dict[str, Any]]) -> np.ndarray:
+    """(n_docs,) row of each document's parent (an answer's question), -1 when none."""
+    row = {d["id"]: i for i, d in enumerate(documents)}
+    return np.array([row.get(d.get("parent_id") or "", -1) for d in documents], dtype=np.int64)
+
+
+def encode_query_windows(
+    texts: list[str],
+    encoder: Encoder,
+    cache: EmbeddingCache | None,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> list[np.ndarray]:
+    """(n_windows, dim) unit vectors of each text's windows, as a query is read (Community.encode_query_windows),
+    through the embedding cache when given."""
+    chunker = Chunker(
+        load_tokenizer(encoder.model_path),
+        max_tokens=encoder.max_tokens,
+        passage_tokens=settings.passage_tokens,
+        overlap_tokens=settings.passage_overlap_tokens,
+    )
+    grouped = chunker.query_windows(texts)
+    flat = [w for windows in grouped for w in windows]
+    advance = progress.task("Encoding past questions", len(flat)) if progress else None
+    if cache is not None:
+        vectors, _ = encode_cached(encoder, cache, flat, advance)
+    else:
+        vectors = encoder.encode(flat, progress=advance)
+    bounds = np.cumsum([0, *(len(w) for w in grouped)])
+    return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+
+@dataclass(frozen=True)
+class History:
+    """What training reads of the documents beyond the snapshot's arrays: each document's
+    parent row, and the asked text of given question rows (a full build holds every
+    document; an incremental one reads the few it needs from the store)."""
+
+    doc_parent: np.ndarray  # (n_docs,) row of each document's parent, -1 when none
+    question_texts: Callable[[list[int]], list[str]]  # question rows -> "title\nbody"
+
+    @classmethod
+    def of(cls, documents: list[dict[str, Any]]) -> History:
+        by_row = question_texts(documents)
+        return cls(parent_rows(documents), lambda rows: [by_row[r] for r in rows])
+
+
+def build_training_set(
+    arrays: SnapshotArrays,
+    documents: list[dict[str, Any]] | History,
+    encoder: Encoder,
+    cache: EmbeddingCache | None,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> TrainingSet:
+    history = documents if isinstance(documents, History) else History.of(documents)
+    questions = past_questions(arrays.corpus, history.doc_parent)[-settings.learned_max_questions :]
+    texts = history.question_texts([q.doc for q in questions])
+    windows = encode_query_windows(texts, encoder, cache, settings, progress) if questions else []
+    moments = serving_moments(arrays.corpus, questions, settings.learned_horizon_share)
+    return training_set(
+        arrays.corpus,
+        questions,
+        texts,
+        windows,
+        arrays.passage_vectors,
+        arrays.sparse,
+        arrays.profile_vectors,
+        arrays.profile_sparse,
+        settings,
+        moments,
+    )
+
+
+def learn_ranker(train: TrainingSet, settings: Settings) -> tuple[LearnedRanker | None, dict[str, Any]]:
+    """Fit, validate against the default formula, calibrate: (the ranker to serve or None, its report)."""
+    tick = time.perf_counter()
+    report: dict[str, Any] = {
+        "questions": train.n_questions,
+        "rows": int(len(train.labels)),
+        "features": list(FEATURES),
+        "learner": settings.learned_model,
+        "min_questions": settings.learned_min_questions,
+    }
+    if train.n_questions < settings.learned_min_questions:
+        report["serving"] = "default formula"
+        report["why"] = (
+            f"{train.n_questions} answered past questions with a known answerer; "
+            f"a ranker is learned from {settings.learned_min_questions} (learned_min_questions)"
+        )
+        return None, report
+    n_valid = max(1, int(round(train.n_questions * settings.learned_validation_share)))
+    order = np.arange(train.n_questions)  # questions are oldest first
+    fit_part, valid_part = train.subset(order[:-n_valid]), train.subset(order[-n_valid:])
+    model = fit_model(fit_part, settings)
+    raw = model.raw(valid_part.features.astype(np.float64))
+    learned_ndcg = float(ndcg_at(raw, valid_part.labels, valid_part.group).mean())
+    default_ndcg = float(ndcg_at(valid_part.default, valid_part.labels, valid_part.group).mean())
+    calibration = platt(raw, valid_part.labels > 0)
+    report.update(
+        {
+            "fit_questions": fit_part.n_questions,
+            "validation_questions": valid_part.n_questions,
+            "validation_from": _iso(valid_part.questions[0].day),
+            "validation_ndcg10": {"learned": round(learned_ndcg, 4), "default formula": round(default_ndcg, 4)},
+            "calibration": {"a": round(calibration[0], 4), "b": round(calibration[1], 4)},
+            "fit_s": round(time.perf_counter() - tick, 2),
+        }
+    )
+    if learned_ndcg <= default_ndcg + settings.learned_min_gain:
+        report["serving"] = "default formula"
+        report["why"] = "the learned ranker did not beat the default formula on the held-out latest questions"
+        return None, report
+    report["serving"] = "learned"
+    report["why"] = "the learned ranker beat the default formula on the held-out latest questions"
+    # Served: the same learner refitted on every question (the latest are the most telling),
+    # with the calibration measured out of sample on the held-out slice.
+    return LearnedRanker(FEATURES, fit_model(train, settings), calibration, report), report
+
+
+def _iso(day: float) -> str:
+    return str(np.datetime64(int(day * 86400), "s"))
+
+
+__all__ = ["History", "PastQuestion", "SnapshotArrays", "build_training_set", "learn_ranker"]
