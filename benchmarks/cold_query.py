@@ -26,17 +26,18 @@ import typer
 
 from benchmarks.lib.communities import open_built
 from benchmarks.lib.results import HERE, record
+from copmatch.embedding.exports import SHARED_MODELS_ENV
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "cold_query"
 BIN = Path(sys.executable).parent
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None  # for the peak RSS
 QUERY = "our booster pump vibrates after a bearing change"
-# The CLI entry point with the checkout's models/ hidden, so only the data dir's exports count.
-LAUNCHER = (
-    "import sys; import copmatch.embedding.exports as m; m.project_models_dir = lambda: None; "
-    "from copmatch.cli import main; sys.argv = ['copmatch'] + sys.argv[1:]; main()"
-)
+LAUNCHER = "import sys; from copmatch.cli import main; sys.argv = ['copmatch'] + sys.argv[1:]; main()"
+# No shared models folder (the checkout's models/ hidden), here and in the children, so only
+# the data dir's exports count: the ONNX data dir gets its own, the torch one has none.
+os.environ[SHARED_MODELS_ENV] = ""
+CHILD_ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
 def prepare() -> tuple[Path, Path]:
@@ -54,12 +55,11 @@ def run(argv: list[str]) -> tuple[float, float | None, str]:
     The peak RSS comes from GNU time: a forked child's own ru_maxrss starts at its parent's
     size (this benchmark process), which would hide the difference between the paths.
     """
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with tempfile.NamedTemporaryFile("r") as rss_file:
         wrapper = [GNU_TIME, "-f", "%M", "-o", rss_file.name] if GNU_TIME else []
         tick = time.perf_counter()
         result = subprocess.run(
-            [*wrapper, *argv], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True, check=True
+            [*wrapper, *argv], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=CHILD_ENV, text=True, check=True
         )
         wall = time.perf_counter() - tick
         peak_kb = rss_file.read().strip().splitlines()[-1] if GNU_TIME else ""
@@ -71,7 +71,7 @@ def imported_modules(argv: list[str]) -> set[str]:
         [argv[0], "-X", "importtime", *argv[1:]],
         capture_output=True,
         text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env=CHILD_ENV,
         check=True,
     )
     return {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}

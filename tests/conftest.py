@@ -17,16 +17,43 @@ from filelock import FileLock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from copmatch import Community
-from copmatch.embedding.encoder import Embedder
+from copmatch import Community, Settings
+from copmatch.embedding.encoder import Embedder, Encoder
+from copmatch.embedding.exports import SHARED_MODELS_ENV, ExportedModel, installed_export
 from tests.support import DATA, dump_dir, open_community, small_dump
 
 COMPLETE = ".complete"
+MODEL_ID = Settings().model_id
+NO_DATA_DIR = Path("/nonexistent-data-dir")  # exports are then looked up in the shared folder only
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
+def torch_embedder() -> Embedder:
+    """sentence-transformers itself, for the tests about torch and the ONNX exports."""
     return Embedder(batch_size=16)
+
+
+@pytest.fixture(scope="session")
+def shared_export(build_once) -> ExportedModel:
+    """The fp32 ONNX export that every test data dir finds in the shared models folder: the
+    checkout's models/, which `make install` fills, else one exported once for this run and
+    named in $COPMATCH_MODELS_DIR (child processes inherit it). Servers and CLI processes the
+    tests start then query without loading torch, as a user's do after `make install`."""
+    found = installed_export(NO_DATA_DIR, MODEL_ID, "fp32")
+    if found is None:
+        from copmatch.embedding.export import export_model
+
+        os.environ[SHARED_MODELS_ENV] = str(build_once("models", lambda path: export_model(path, model_id=MODEL_ID)))
+        found = installed_export(NO_DATA_DIR, MODEL_ID, "fp32")
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="session")
+def embedder(shared_export) -> Encoder:
+    """The encoder the test communities are built with: the shared export (the same vectors as
+    torch, cosine >= 0.9999, and the same identity, so one index serves both)."""
+    return shared_export.encoder("fp32", batch_size=16)
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +129,13 @@ def coffee_built(build_once, embedder) -> Path:
         community.close()
 
     return build_once("coffee-40", build)
+
+
+@pytest.fixture(scope="session")
+def publications_built(build_once, tmp_path_factory, embedder) -> Community:
+    """A content-only community (members and their publications, no Q&A), built once (read-only use)."""
+    members, documents = DATA / "publication_members.jsonl", DATA / "publication_documents.jsonl"
+    built = build_once("publications", imported_and_built(embedder, members, documents))
+    community = open_community(private_copy(built, tmp_path_factory.mktemp("publications") / "data"), embedder)
+    yield community
+    community.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -37,3 +38,15 @@ def small_dump(source, target, questions: int = 40):
         '<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "".join(kept) + "</posts>\n"
     )
     return target
+
+
+def built_tiny(data_dir: Path, settings: Settings | None = None, cache: Path | None = None) -> Community:
+    """The tiny corpus imported and indexed in ``data_dir`` with the encoder a user's build picks
+    (``cache``: an embedding cache to start from, so nothing is encoded again)."""
+    if cache is not None:
+        (data_dir / "cache").mkdir(parents=True, exist_ok=True)
+        shutil.copy(cache, data_dir / "cache" / "embeddings.sqlite")
+    community = Community(data_dir, settings or Settings())
+    community.import_jsonl(DATA / "members.jsonl", DATA / "documents.jsonl")
+    community.build_index()
+    return community

@@ -114,6 +114,23 @@ class Settings:
         "max", "How a long query's windows combine into one cosine per passage: max, mean or centroid."
     )
 
+    # --- content ranker (no Q&A history: members known by their documents alone) -----------
+    # Chosen on benchmarks/content_matching.py's dev split (second-latest publication held out,
+    # the latest never read), all six dumps; see ranking/content.py.
+    content_top_documents: int = _setting(3, "A member's most relevant documents averaged by the content ranker.")
+    content_lexical_weight: float = _setting(
+        0.7, "Weight of the saturated whole-query BM25 term added to a document's best passage cosine."
+    )
+    content_lexical_saturation: float = _setting(20.0, "BM25 score at which that term reaches half its weight.")
+    # 256 is as good as 1024 (all of each dev corpus) on every dev dump, and a quarter of the cost.
+    content_background_documents: int = _setting(
+        256, "Documents sampled as the corpus background (members' pseudo queries; every query's baseline)."
+    )
+    content_score_slope: float = _setting(
+        4.17, "Slope of the logistic mapping the excess over both backgrounds to a score (Platt, dev split)."
+    )
+    content_score_intercept: float = _setting(-3.16, "Intercept of that logistic (Platt, dev split).")
+
     # --- learned ranker (fitted per community at index build) -------------------------------
     learned_min_questions: int = _setting(
         60, "Answered past questions a community needs before a ranker is learned from its history."

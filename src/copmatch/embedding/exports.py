@@ -4,7 +4,9 @@
 (fp32), optionally ``model.int8.onnx`` (dynamic per-channel int8), ``tokenizer.json`` and
 ``manifest.json`` (source model and its weights checksum, export tool versions, file
 checksums, and how closely the export reproduced the torch model). Exports are looked up
-in the data dir's ``models/`` first, then in the project's top-level ``models/``.
+in the data dir's ``models/`` first, then in one shared models folder: ``$COPMATCH_MODELS_DIR``
+when set (empty: none), else the source checkout's top-level ``models/`` (which ``make install``
+fills), so that every data dir of a machine can share one export.
 
 Which encoder a build or a query uses is chosen in ``choice.py``.
 """
@@ -12,6 +14,7 @@ Which encoder a build or a query uses is chosen in ``choice.py``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,8 @@ from copmatch.embedding.onnx_encoder import OnnxEncoder
 
 MANIFEST = "manifest.json"
 MODELS_DIR = "models"
+#: A models folder shared by every data dir (a server hosting several communities, an image).
+SHARED_MODELS_ENV = "COPMATCH_MODELS_DIR"
 #: Bumped when the export's files change shape; older exports must be re-exported.
 EXPORT_FORMAT = 1
 VARIANTS = ("fp32", "int8")
@@ -53,16 +58,20 @@ def export_folder_name(model_id: str) -> str:
     return model_id.rsplit("/", 1)[-1] + "-onnx"
 
 
-def project_models_dir() -> Path | None:
-    """The source checkout's top-level ``models/`` (None for an installed package)."""
+def shared_models_dir() -> Path | None:
+    """``$COPMATCH_MODELS_DIR`` if set (empty: no shared folder), else the source checkout's
+    top-level ``models/`` (None for an installed package)."""
+    configured = os.environ.get(SHARED_MODELS_ENV)
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
     root = Path(__file__).resolve().parents[3]
     return root / MODELS_DIR if (root / "pyproject.toml").is_file() else None
 
 
 def search_dirs(data_dir: Path) -> list[Path]:
     dirs = [Path(data_dir) / MODELS_DIR]
-    project = project_models_dir()
-    return dirs + [project] if project is not None else dirs
+    shared = shared_models_dir()
+    return dirs + [shared] if shared is not None else dirs
 
 
 def exports(data_dir: Path, model_id: str) -> Iterator[ExportedModel]:

@@ -86,7 +86,7 @@ def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Set
     profile = profile_relevance(match.profile_cos, match.profile_bm25, settings)
     default = blend(evidence.scores, profile, priors, settings)
 
-    doc_cos, doc_bm25 = _document_maxima(corpus, match)
+    doc_cos, doc_bm25 = document_maxima(corpus, match)
     offered, asked = _best_per_member(corpus, hits.docs, hits.relevance, n)
     best_cos, _ = _best_per_member(corpus, np.arange(corpus.n_docs), doc_cos, n, empty=-1.0)
     best_bm25, _ = _best_per_member(corpus, np.arange(corpus.n_docs), doc_bm25, n)
@@ -117,7 +117,7 @@ def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Set
     return MemberFeatures(values, default, knows, priors.prior)
 
 
-def _document_maxima(corpus: Corpus, match: QueryMatch) -> tuple[np.ndarray, np.ndarray]:
+def document_maxima(corpus: Corpus, match: QueryMatch) -> tuple[np.ndarray, np.ndarray]:
     """(n_docs,) best passage cosine (-1 when none matched) and best BM25 of each document."""
     docs = corpus.passage_doc[match.passages].astype(np.int64)
     doc_cos = np.full(corpus.n_docs, -1.0)

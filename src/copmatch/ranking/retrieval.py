@@ -33,9 +33,11 @@ from copmatch.index.snapshot import (
 from copmatch.index.sparse import SparseIndex
 from copmatch.index.texts import TextReader
 from copmatch.index.vectors import open_vectors
+from copmatch.ranking.content import ContentBackground, content_background, is_content_only, sample_documents
 from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
 from copmatch.ranking.history import query_cosines
 from copmatch.ranking.learned import LearnedRanker
+from copmatch.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ class Searcher:
         self._member_order = np.argsort(corpus.contrib_member, kind="stable")
         self._member_ptr = np.searchsorted(corpus.contrib_member[self._member_order], np.arange(corpus.n_members + 1))
         self._texts = TextReader(path / PASSAGE_TEXTS, path / PASSAGE_TEXT_OFFSETS)
+        # No Q&A history: members are ranked by ranking/content.py, whose background is computed on first use.
+        self.content_only = is_content_only(corpus)
+        self._content_backgrounds: dict[tuple[int, int], ContentBackground] = {}
 
     @classmethod
     def open(
@@ -176,6 +181,16 @@ class Searcher:
             # approximate hits re-scored exactly
             cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
         return PassageCandidates(ids, cos, bm25_all[ids])
+
+    def content_background(self, settings: Settings) -> ContentBackground:
+        """The content ranker's corpus background for this snapshot (computed once, then kept)."""
+        key = (settings.content_top_documents, settings.content_background_documents)
+        if key not in self._content_backgrounds:
+            docs = sample_documents(self.corpus, self.doc_passage_ptr, settings.content_background_documents)
+            self._content_backgrounds[key] = content_background(
+                self.corpus, self.passage_vectors, self.doc_passage_ptr, self.document_vectors(docs), docs, settings
+            )
+        return self._content_backgrounds[key]
 
     def bm25_scores(self, query_text: str) -> np.ndarray:
         return self.sparse.scores(query_text)  # (n_passages,)

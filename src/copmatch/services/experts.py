@@ -9,7 +9,8 @@ import numpy as np
 
 from copmatch.errors import InvalidQueryError
 from copmatch.ranking.asof import newest_day
-from copmatch.ranking.features import QueryMatch, member_features
+from copmatch.ranking.content import content_scores
+from copmatch.ranking.features import QueryMatch, document_maxima, member_features
 from copmatch.ranking.learned import LearnedRanker
 from copmatch.ranking.retrieval import PassageCandidates, Searcher
 from copmatch.ranking.scores import (
@@ -131,6 +132,9 @@ def retrieve(
 
     ``query_vector``: (dim,) or (n_windows, dim) for a long query read in windows."""
     extra = searcher.passages_of_members(candidate_rows) if candidate_rows is not None else None
+    if searcher.content_only:  # the content ranker's background documents are scored with every query
+        background = searcher.content_background(settings).passages
+        extra = background if extra is None else np.union1d(extra, background)
     how = settings.query_window_combination
     return Retrieved(
         searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra, how),
@@ -149,7 +153,8 @@ def score_members(
     """Score every member from what a query retrieved (the ranking weights are all applied here).
 
     With a learned ranker (the community's own, ``searcher.ranker``) the score is its calibrated
-    probability that the member answers; without one, the default formula's."""
+    probability that the member answers; in a community without Q&A history, the content
+    ranker's (ranking/content.py); otherwise the default formula's."""
     corpus = searcher.corpus
     found = retrieved.passages
     hits = document_relevance(found.ids, passage_relevance(found.cos, found.bm25, settings), corpus.passage_doc)
@@ -157,7 +162,13 @@ def score_members(
     profile = profile_relevance(retrieved.profile_cos, retrieved.profile_bm25, settings)
     match = QueryMatch(found.ids, found.cos, found.bm25, retrieved.profile_cos, retrieved.profile_bm25)
     features = member_features(corpus, match, newest_day(corpus), settings)
-    final = blend(evidence.scores, profile, priors, settings) if ranker is None else ranker.probability(features.values)
+    if ranker is not None:
+        final = ranker.probability(features.values)
+    elif searcher.content_only:
+        doc_cos, doc_bm25 = document_maxima(corpus, match)
+        final = content_scores(corpus, doc_cos, doc_bm25, searcher.content_background(settings), settings)
+    else:
+        final = blend(evidence.scores, profile, priors, settings)
     return MemberScores(final, evidence, profile, hits, features.knows, features.active)
 
 
