@@ -54,6 +54,12 @@ class Settings:
     ivf_lists_per_sqrt: float = _setting(2.0, "IVF inverted lists per square root of the collection size.")
     ivf_nprobe: int = _setting(32, "IVF lists scanned per query (recall@10 >= 0.95 at 1M in benchmarks/scale.py).")
     snapshots_kept: int = _setting(3, "Old index snapshots kept on disk after a successful build.")
+    ray_min_texts: int = _setting(
+        512, "index build --ray: fewer texts (or documents) than this are encoded (chunked) locally: actors cost more."
+    )
+    ivf_retrain_ratio: float = _setting(
+        1.25, "An incremental build retrains the IVF lists once the list count the size calls for moves by this factor."
+    )
 
     # --- retrieval --------------------------------------------------------------
     dense_top_k: int = _setting(400, "Passages retrieved by dense (FAISS) search per query.")
