@@ -167,19 +167,41 @@ class Community:
         """Every import source: its kind, the prefix of its ids, its record counts."""
         return self.store.sources()
 
-    def build_index(self, progress: Progress | None = None, export_encoder: bool | None = None) -> BuildReport:
+    def build_index(
+        self,
+        progress: Progress | None = None,
+        export_encoder: bool | None = None,
+        full: bool = False,
+        ray_address: str | None = None,
+    ) -> BuildReport:
         """Build a snapshot (and learn the community's ranker) from the store and switch to it.
 
-        ``export_encoder``: first export the fp32 ONNX encoder when the data dir has none, so every
-        query after the build runs without torch (default: yes, unless an encoder was given)."""
+        Derived from the previous snapshot unless ``full`` (only new, changed and deleted
+        documents are re-chunked and encoded). ``export_encoder``: first export the fp32 ONNX
+        encoder when the data dir has none, so every query after the build runs without torch
+        (default: yes, unless an encoder was given). ``ray_address``: chunk and encode on a Ray
+        cluster ("auto": the cluster this machine belongs to, or a local one; needs copmatch[ray])."""
         if export_encoder is None:
             export_encoder = not self._embedder_given and self.settings.encoder_variant == "fp32"
         if export_encoder and self.ensure_encoder_exported() is not None:
             self._embedder = None  # builds too use the fresh export, not torch
-        report = build_index(self.store, self.snapshots.root, self.cache_path, self.embedder, self.settings, progress)
+        embedder, chunk = self.embedder, None
+        if ray_address is not None:
+            from copmatch.embedding.ray_pipeline import RayPipeline
+
+            pipeline = RayPipeline(ray_address, self.embedder, self.settings)
+            embedder, chunk = pipeline.encoder, pipeline.chunk
+        report = build_index(
+            self.store, self.snapshots.root, self.cache_path, embedder, self.settings, progress, full=full, chunk=chunk
+        )
         self.serving.adopt_build_encoder(self.embedder)
         self.serving.current()  # switch this process to the new snapshot now
         return report
+
+    def delete_documents(self, document_ids: Sequence[str]) -> int:
+        """Delete documents (with their contributions) from the store; the next index build
+        drops them from every result. Unknown ids: NotFoundError, and nothing is deleted."""
+        return self.store.delete_documents(document_ids)
 
     def index_version(self) -> str | None:
         """The snapshot version queries are answered from now (None before the first build)."""

@@ -54,6 +54,12 @@ class Settings:
     ivf_lists_per_sqrt: float = _setting(2.0, "IVF inverted lists per square root of the collection size.")
     ivf_nprobe: int = _setting(32, "IVF lists scanned per query (recall@10 >= 0.95 at 1M in benchmarks/scale.py).")
     snapshots_kept: int = _setting(3, "Old index snapshots kept on disk after a successful build.")
+    ray_min_texts: int = _setting(
+        512, "index build --ray: fewer texts (or documents) than this are encoded (chunked) locally: actors cost more."
+    )
+    ivf_retrain_ratio: float = _setting(
+        1.25, "An incremental build retrains the IVF lists once the list count the size calls for moves by this factor."
+    )
 
     # --- retrieval --------------------------------------------------------------
     dense_top_k: int = _setting(400, "Passages retrieved by dense (FAISS) search per query.")
@@ -130,6 +136,11 @@ class Settings:
         60, "Answered past questions a community needs before a ranker is learned from its history."
     )
     learned_max_questions: int = _setting(1500, "Latest answered past questions used to train (older ones are left).")
+    learned_training_passages: int = _setting(
+        8192,
+        "Passages a training question is matched against at most: its closest by cosine and by BM25, half each "
+        "(bounds build time on large communities; every development dump is below it, so there all count).",
+    )
     learned_validation_share: float = _setting(
         0.2, "Latest share of the training questions held out to validate the learned ranker against the default."
     )

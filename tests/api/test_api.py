@@ -52,6 +52,7 @@ ENDPOINTS = [
     ("GET", "/v1/admin/index", None, "admin", 200),
     ("GET", "/v1/admin/jobs/nojob", None, "admin", 404),
     ("POST", "/v1/admin/import", {"members": [{"id": "new", "name": "New"}]}, "admin", 200),
+    ("POST", "/v1/admin/documents/delete", {"ids": ["nope"]}, "admin", 404),
 ]
 
 

@@ -106,13 +106,31 @@ QUERIES = [
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_numpy_bm25_reader_matches_bm25s(tmp_path, query):
+def test_bm25_from_term_counts_matches_bm25s(tmp_path, query):
+    import bm25s
+
+    from copmatch.index.sparse import EMPTY_TOKEN
+
     texts = [json.loads(line)["body"] for line in documents_path().read_text().splitlines()] + ["", "x"]
-    built = SparseIndex.build(texts)  # scores through bm25s itself: the oracle
+    built = SparseIndex.build(texts)
     built.save(tmp_path / "bm25")
     loaded = SparseIndex.load(tmp_path / "bm25", len(texts))
-    assert loaded.retriever is None  # the query side never needs bm25s
-    np.testing.assert_allclose(loaded.scores(query), built.scores(query), rtol=1e-5, atol=1e-6)
+    assert loaded.counts is None  # the query side reads only the scores, never bm25s
+    oracle = bm25s.BM25()  # bm25s itself, on its own tokens
+    oracle.index([row or [EMPTY_TOKEN] for row in tokenize(texts)], show_progress=False)
+    tokens = tokenize([query])[0]
+    expected = oracle.get_scores(tokens) if tokens else np.zeros(len(texts))
+    np.testing.assert_allclose(loaded.scores(query), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(loaded.scores(query), built.scores(query))
+
+
+def test_bm25_postings_read_from_disk_equal_loaded_ones(tmp_path):
+    texts = [json.loads(line)["body"] for line in documents_path().read_text().splitlines()]
+    SparseIndex.build(texts).save(tmp_path / "bm25")
+    loaded = SparseIndex.load(tmp_path / "bm25", len(texts))
+    on_disk = SparseIndex.load(tmp_path / "bm25", len(texts), in_memory_max_bytes=0)
+    for query in QUERIES:
+        np.testing.assert_array_equal(on_disk.scores(query), loaded.scores(query))
 
 
 def test_tokenize_is_unchanged_by_the_reader():

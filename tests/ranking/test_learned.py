@@ -78,3 +78,14 @@ def test_numpy_logistic_matches_scikit_learn(tmp_path):
     ranker = LearnedRanker(FEATURES, linear, platt(linear.raw(x), train.labels > 0))
     ranker.save(tmp_path / "ranker.json")
     np.testing.assert_allclose(LearnedRanker.load(tmp_path / "ranker.json").probability(x), ranker.probability(x))
+
+
+def test_training_questions_are_matched_against_their_closest_passages_only_past_the_limit():
+    from copmatch.ranking.history import closest_passages
+
+    before = np.array([True, True, False, True, True, True])
+    cos = np.array([0.9, 0.1, 0.99, 0.5, 0.2, 0.3])
+    bm25 = np.array([0.0, 7.0, 9.0, 0.0, 1.0, 0.5])
+    assert closest_passages(before, cos, bm25, limit=10).tolist() == [0, 1, 3, 4, 5]  # all that existed
+    # Past the limit: the best by cosine (0, 3) and by BM25 (1, 4); never passage 2, which came later.
+    assert closest_passages(before, cos, bm25, limit=4).tolist() == [0, 1, 3, 4]

@@ -66,16 +66,30 @@ HOSTILE_BODIES = [
     ("/v1/experts", {"text": "pumps \ud800"}, 422),
     ("/v1/admin/import", {"members": [{"id": "x", "name": "\ud800"}]}, 422),
     ("/v1/admin/import", {"documents": [{"id": "d", "kind": "practice", "body": "b", "score": 2**70}]}, 422),
+    ("/v1/admin/documents/delete", {"ids": ["a1\ud800"]}, 422),
+    ("/v1/admin/documents/delete", {"ids": [1]}, 422),
+    ("/v1/admin/documents/delete", {"ids": "a1"}, 422),
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "status"), HOSTILE_BODIES, ids=["str", "bool", "surr", "isurr", "int"])
+@pytest.mark.parametrize(
+    ("path", "body", "status"), HOSTILE_BODIES, ids=["str", "bool", "surr", "isurr", "int", "dsurr", "dint", "dstr"]
+)
 def test_hostile_bodies_are_4xx_errors(limited, path, body, status):
     http, keys = limited
     raw = json.dumps(body).encode()  # ensure_ascii: a lone surrogate travels as its \\ud800 escape
     response = http.post(path, content=raw, headers={"X-API-Key": keys["admin"], "content-type": "application/json"})
     assert response.status_code == status, response.text
     assert response.json()["ok"] is False
+
+
+def test_deleting_more_documents_than_the_limit_is_refused_whole(limited):
+    http, keys = limited
+    ids = ["a1"] + [f"nope{i}" for i in range(LIMITS.api_max_import_records)]
+    response = http.post("/v1/admin/documents/delete", json={"ids": ids}, headers={"X-API-Key": keys["admin"]})
+    assert response.status_code == 422 and "api_max_import_records" in response.json()["error"]
+    still = http.get("/v1/documents/a1", headers={"X-API-Key": keys["admin"]})
+    assert still.status_code == 200  # nothing was deleted
 
 
 def test_a_deeply_nested_body_is_an_error(limited):

@@ -37,7 +37,7 @@ DAMAGE = {
     "truncated vectors": lambda p: (p / PASSAGE_VECTORS).write_bytes((p / PASSAGE_VECTORS).read_bytes()[:-100]),
     "truncated corpus": lambda p: (p / CORPUS).write_bytes((p / CORPUS).read_bytes()[:50]),
     "garbage vocabulary": lambda p: (p / "bm25" / "vocab.index.json").write_text("{garbage"),
-    "deleted catalog": lambda p: (p / "catalog.sqlite").unlink(),
+    "deleted passage texts": lambda p: (p / "passage_texts.bin").unlink(),
     "deleted manifest": lambda p: (p / MANIFEST).unlink(),
 }
 
@@ -115,16 +115,47 @@ def test_a_killed_build_is_marked_failed_and_its_encoding_kept(tiny):
     encoder.encode = dying_encode
     try:
         with pytest.raises(Killed):
-            tiny.build_index()
+            tiny.build_index(full=True)  # a full build encodes everything (a derived one, nothing)
     finally:
         encoder.encode = real_encode
     cache = EmbeddingCache(tiny.data_dir / "cache" / "embeddings.sqlite", encoder.cache_key)
     kept = cache.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
     cache.close()
     assert kept == 4
-    report = tiny.build_index()
+    report = tiny.build_index(full=True)
     # The next build resumes: the 4 texts committed before the death are not encoded again.
     assert report.cached >= 4 and report.encoded <= report.passages + report.members - 4
+
+
+def test_a_killed_incremental_build_leaves_the_previous_snapshot_serving(tiny):
+    serving = tiny.index_version()
+    before = [e.member_id for e in tiny.find_experts("pump vibration")]
+    tiny.import_records(
+        documents=[{"id": "p-new", "kind": "practice", "title": "Seal flush plans", "body": "Plan 11 for clean water."}]
+    )
+    tiny.delete_documents(["a1"])
+    encoder = tiny._embedder
+    pid = os.fork()
+    if pid == 0:  # the child: a derived build, killed -9 when it starts encoding the new document
+        try:
+            encoder.encode = lambda texts, progress=None: os.kill(os.getpid(), signal.SIGKILL)
+            tiny.build_index()
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    assert tiny.store.builds()[0]["status"] == "running"
+    # Nothing after the kill ran: no snapshot was switched, and a new process serves the old one.
+    assert tiny.snapshots.current_version() == serving
+    fresh = type(tiny)(tiny.data_dir, tiny.settings, embedder=encoder)
+    assert fresh.index_version() == serving
+    assert [e.member_id for e in fresh.find_experts("pump vibration")] == before
+    fresh.close()
+    assert len(fail_dead_builds(tiny.store, tiny.snapshots.root)) == 1  # the dead build is marked failed
+    assert tiny.store.builds()[0]["status"] == "failed"
+    report = tiny.build_index()  # the next build still derives, and drops the deleted document
+    assert report.mode == "incremental"
+    searcher, _ = tiny.current_searcher()
+    assert searcher.document_row("a1") is None and searcher.document_row("p-new") is not None
 
 
 def test_index_status_check_on_an_intact_snapshot_is_zero(tiny):

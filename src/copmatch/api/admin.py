@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 
 from copmatch.api.deps import CommunityDep, JobsDep, admin
 from copmatch.api.limits import at_most
-from copmatch.api.schemas import ImportRequest, ImportResponse, JobOut
+from copmatch.api.schemas import DeleteDocumentsRequest, ImportRequest, ImportResponse, JobOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin)])
 
@@ -45,3 +45,11 @@ def import_records(body: ImportRequest, community: CommunityDep) -> dict[str, An
         at_most(field, len(getattr(body, field)), community.settings.api_max_import_records, "api_max_import_records")
     summary = community.import_records(body.members, body.documents, source=body.source)
     return {k: v for k, v in asdict(summary).items() if k != "source"}
+
+
+@router.post("/documents/delete", summary="Delete documents and their contributions (all or nothing)")
+def delete_documents(body: DeleteDocumentsRequest, community: CommunityDep) -> dict[str, Any]:
+    """An unknown id is a 404 naming it, and nothing is deleted. The deleted documents leave
+    every result after the next rebuild."""
+    at_most("ids", len(body.ids), community.settings.api_max_import_records, "api_max_import_records")
+    return {"ok": True, "deleted": community.delete_documents(body.ids)}

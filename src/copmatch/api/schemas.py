@@ -145,6 +145,10 @@ class ImportRequest(Strict):
     )
 
 
+class DeleteDocumentsRequest(Strict):
+    ids: list[str] = Field(min_length=1, description="Ids of the documents to delete (at most api_max_import_records).")
+
+
 class ImportResponse(BaseModel):
     ok: bool = True
     source_name: str = "native"

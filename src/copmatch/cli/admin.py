@@ -57,6 +57,30 @@ def _show_summary(summary: Any, as_json: bool) -> None:
         render.console.print(render.key_value_table("Imported", asdict(summary)))
 
 
+documents_app = typer.Typer(help="Manage imported documents.", no_args_is_help=True)
+
+
+@documents_app.command("delete")
+def documents_delete(
+    ids: Annotated[list[str] | None, typer.Argument(help="Document ids to delete.")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help="A file of document ids, one a line.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delete documents and their contributions (all or nothing); the next index build drops them."""
+    wanted = list(ids or [])
+    if from_file is not None:
+        if not from_file.is_file():
+            raise CopmatchError(f"{from_file} is not a file.", hint="Pass a file of document ids, one a line.")
+        wanted += [line.strip() for line in from_file.read_text().splitlines() if line.strip()]
+    if not wanted:
+        raise CopmatchError("No document ids given.", hint="Pass ids, or --from FILE with one id a line.")
+    deleted = open_community().delete_documents(wanted)
+    if as_json:
+        print_json({"deleted": deleted})
+        return
+    render.console.print(f"Deleted {deleted} document(s). Run copmatch index build to drop them from results.")
+
+
 keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
 
 

@@ -21,9 +21,25 @@ from copmatch.cli.common import state
 from copmatch.errors import CopmatchError
 from copmatch.settings import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
+#: Options whose value may be left out, and the value they take then (typer has no such options).
+OPTIONAL_VALUES = {"--ray": "auto"}
+
+
+def fill_optional_values(args: list[str]) -> list[str]:
+    """``--ray`` alone (last, or before another option) means ``--ray auto``."""
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg in OPTIONAL_VALUES and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
+
 
 class _Group(TyperGroup):
     """Turns a CopmatchError anywhere below into message + hint on stderr and exit status 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, fill_optional_values(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -62,6 +78,7 @@ app.command("demo")(experts.demo)
 app.command("settings")(admin.show_settings)
 app.add_typer(index.models_app, name="models")
 app.add_typer(admin.keys_app, name="keys")
+app.add_typer(admin.documents_app, name="documents")
 app.command("serve")(admin.serve)
 app.command("practices")(brokering.practices)
 app.command("health")(brokering.health)

@@ -23,11 +23,27 @@ def index_build(
     encoder: Annotated[
         str, typer.Option(help="fp32, or int8 (faster, slightly less exact; needs: copmatch models export --int8).")
     ] = "fp32",
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Rebuild everything from the store instead of deriving from the last snapshot."),
+    ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Chunk and encode on a Ray cluster: its ADDRESS (host:6379), or none for the cluster this "
+            "machine joined (else a local one). Needs: pip install 'copmatch[ray]'.",
+        ),
+    ] = None,
 ) -> None:
-    """Build a new index snapshot from the store and switch to it atomically."""
+    """Build a new index snapshot and switch to it atomically.
+
+    Only documents added, changed or deleted since the last snapshot are re-chunked and
+    encoded; the rest is carried over from it (--full rebuilds everything)."""
     community = open_community(Settings(encoder_variant=encoder))
     with render.progress_bars() as bars:
-        report = community.build_index(progress=bars)
+        report = community.build_index(progress=bars, full=full, ray_address=ray)
     if as_json:
         print_json({**asdict(report), "passages_per_s": report.passages_per_s})
         return
@@ -35,7 +51,9 @@ def index_build(
         render.key_value_table(
             f"Index {report.version}",
             {
+                "build": report.mode,
                 "documents": report.documents,
+                "documents re-chunked": report.changed_documents,
                 "passages": report.passages,
                 "members": report.members,
                 "encoded (new or changed)": report.encoded,

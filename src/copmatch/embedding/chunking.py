@@ -16,6 +16,7 @@ from tokenizers import Tokenizer
 #: [CLS] and [SEP] take two places in the model's window.
 SPECIAL_TOKENS = 2
 WINDOW_SLACK = 4
+DOCUMENTS_PER_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,23 @@ class Chunker:
         self.title_tokens = title_tokens
 
     def split(self, titles: Sequence[str], bodies: Sequence[str]) -> list[Passage]:
-        """Passages for documents given as parallel title/body lists (batched tokenisation)."""
+        """Passages for documents given as parallel title/body lists (batched tokenisation).
+
+        Tokenised ``DOCUMENTS_PER_BATCH`` at a time: a tokenizer Encoding keeps ~100 bytes per
+        word piece, so a million documents tokenised at once held ~15 GB."""
+        passages: list[Passage] = []
+        for start in range(0, len(titles), DOCUMENTS_PER_BATCH):
+            end = start + DOCUMENTS_PER_BATCH
+            passages += self._split(titles[start:end], bodies[start:end], start)
+        return passages
+
+    def _split(self, titles: Sequence[str], bodies: Sequence[str], first_row: int) -> list[Passage]:
         title_encodings = self.tokenizer.encode_batch(list(titles), add_special_tokens=False)
         body_encodings = self.tokenizer.encode_batch(list(bodies), add_special_tokens=False)
         passages: list[Passage] = []
-        for row, (title, body, t_enc, b_enc) in enumerate(zip(titles, bodies, title_encodings, body_encodings)):
+        for row, (title, body, t_enc, b_enc) in enumerate(
+            zip(titles, bodies, title_encodings, body_encodings), start=first_row
+        ):
             prefix = _cut(title, t_enc.offsets, self.title_tokens)
             prefix_tokens = min(len(t_enc.offsets), self.title_tokens)
             # Slack: a window cut inside a word re-tokenises its first piece as a word start.

@@ -28,17 +28,19 @@ from typing import Any
 from copmatch.errors import ConflictError, IndexCorruptError, IndexMissingError
 
 #: Bumped when the files inside a snapshot change shape; older snapshots must be rebuilt.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 MANIFEST = "manifest.json"
 
 # The files inside a snapshot.
 PASSAGES_FAISS = "passages.faiss"  # FAISS index of the passage vectors
 PASSAGE_VECTORS = "passage_vectors.npy"  # (n_passages, dim) float32, unit rows
 PROFILE_VECTORS = "profile_vectors.npy"  # (n_members, dim) float32; zero rows for members without a profile
-BM25_DIR = "bm25"  # BM25 over passages (bm25s files, read with numpy)
+PROFILE_HASHES = "profile_hashes.npy"  # (n_members,) text hash of each profile, so a derived build re-encodes none
+BM25_DIR = "bm25"  # BM25 over passages (bm25s files + term counts, index/term_counts.py)
 PROFILES_BM25_DIR = "profiles_bm25"  # BM25 over member profiles
 CORPUS = "corpus.npz"  # the corpus arrays (ranking/corpus.py)
-CATALOG = "catalog.sqlite"  # passage texts, for snippets
+PASSAGE_TEXTS = "passage_texts.bin"  # passage body windows (UTF-8, back to back), for snippets
+PASSAGE_TEXT_OFFSETS = "passage_text_offsets.npy"  # (n_passages + 1,) byte offsets into PASSAGE_TEXTS
 LEARNED_RANKER = "ranker.json"  # the community's learned ranker, when one beat the default (ranking/learned.py)
 
 

@@ -1,7 +1,7 @@
 """Lexical BM25 search: catches rare terms and acronyms dense vectors blur.
 
-bm25s builds the index (it computes every term's BM25 contribution per passage and saves
-them as a CSC matrix). Queries read those arrays with numpy alone: importing bm25s pulls
+The index is built from term counts (index/term_counts.py: bm25s's scores and file layout,
+plus the counts, so an incremental build updates it). Queries read the arrays with numpy alone: importing bm25s pulls
 in scipy and tqdm (~0.3 s), which a one-question CLI run should not pay. The query-side
 tokenisation repeats bm25s.tokenize exactly (lowercase, ``\\b\\w\\w+\\b``, the saved
 stopwords, the same Snowball stemmer); ``tests/test_fast_path.py`` checks the scores agree.
@@ -10,17 +10,20 @@ stopwords, the same Snowball stemmer); ``tests/test_fast_path.py`` checks the sc
 from __future__ import annotations
 
 import json
-import re
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import Stemmer
 
+from copmatch.index.term_counts import EMPTY_TOKEN, TOKEN_PATTERN, TermCounts, stopwords
+
 _STEMMER = Stemmer.Stemmer("english")
-EMPTY_TOKEN = "\u2400empty"  # tokenize() splits on word characters, so never yields this
+__all__ = ["EMPTY_TOKEN", "TOKEN_PATTERN", "SparseIndex", "tokenize"]
 STOPWORDS_FILE = "stopwords.json"
-TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default
+#: Postings files up to this size are loaded; larger ones are read by range (``_OnDisk``).
+IN_MEMORY_MAX_BYTES = 64 * 2**20
 # BM25 variants whose scores are fully in the saved matrix (others add a non-occurrence term).
 _PRECOMPUTED_METHODS = {"lucene", "robertson", "atire"}
 
@@ -31,16 +34,82 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
-class _Scores:
-    """A saved bm25s index read with numpy: vocabulary + per-term (passage, score) columns."""
+class _InMemory:
+    """A loaded 1-D array, read by ranges."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def ranges(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.array[a:b] for a, b in zip(starts.tolist(), stops.tolist())])
+
+
+class _OnDisk:
+    """A 1-D .npy read by ranges with ``pread``: a query reads only its terms' postings, and
+    the kernel's page cache (not the process's RSS) keeps the hot ones, as index/vectors.py
+    does for vectors. At a million passages the postings are ~500 MB."""
 
     def __init__(self, path: Path) -> None:
-        self.vocab: dict[str, int] = json.loads((path / "vocab.index.json").read_text())
-        self.stopwords = frozenset(json.loads((path / STOPWORDS_FILE).read_text()))
-        self.data = np.load(path / "data.csc.index.npy")  # (nnz,) score of a term in a passage
-        self.indices = np.load(path / "indices.csc.index.npy")  # (nnz,) the passage
-        self.indptr = np.load(path / "indptr.csc.index.npy")  # (n_terms + 1,)
-        self.num_docs = int(json.loads((path / "params.index.json").read_text())["num_docs"])
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(handle)
+            self._offset = handle.tell()
+        self.path, self.dtype, self.size = Path(path), np.dtype(dtype), int(shape[0])
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def ranges(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        width = self.dtype.itemsize
+        out = np.empty(int((stops - starts).sum()), dtype=self.dtype)
+        view, at = memoryview(out.view(np.uint8)), 0
+        for start, stop in zip(starts.tolist(), stops.tolist()):
+            size = (stop - start) * width
+            if os.preadv(self._fd, [view[at : at + size]], self._offset + start * width) != size:
+                raise OSError(f"{self.path}: short read at entry {start}")
+            at += size
+        return out
+
+
+def _column(path: Path, in_memory_max_bytes: int) -> _InMemory | _OnDisk:
+    if path.stat().st_size <= in_memory_max_bytes:
+        return _InMemory(np.load(path))
+    return _OnDisk(path)
+
+
+class _Scores:
+    """A saved index read with numpy: vocabulary + per-term (passage, score) columns."""
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        stopwords: frozenset[str],
+        data: np.ndarray | _InMemory | _OnDisk,
+        indices: np.ndarray | _InMemory | _OnDisk,
+        indptr: np.ndarray,
+        num_docs: int,
+    ) -> None:
+        self.vocab = vocab
+        self.num_docs = num_docs  # rows indexed (bm25s's num_docs: the IDF's N)
+        self.stopwords = stopwords
+        self.data = data if not isinstance(data, np.ndarray) else _InMemory(data)  # (nnz,) term-in-passage scores
+        self.indices = indices if not isinstance(indices, np.ndarray) else _InMemory(indices)  # (nnz,) passages
+        self.indptr = indptr  # (n_terms + 1,)
+
+    @classmethod
+    def read(cls, path: Path, in_memory_max_bytes: int = IN_MEMORY_MAX_BYTES) -> _Scores:
+        return cls(
+            json.loads((path / "vocab.index.json").read_text()),
+            frozenset(json.loads((path / STOPWORDS_FILE).read_text())),
+            _column(path / "data.csc.index.npy", in_memory_max_bytes),
+            _column(path / "indices.csc.index.npy", in_memory_max_bytes),
+            np.load(path / "indptr.csc.index.npy"),
+            int(json.loads((path / "params.index.json").read_text())["num_docs"]),
+        )
 
     def token_ids(self, query: str) -> list[int]:
         words = [w for w in TOKEN_PATTERN.findall(query.lower()) if w not in self.stopwords]
@@ -48,61 +117,57 @@ class _Scores:
 
     def postings(self, query: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """(passages, scores) of each query term, a repeated term once per occurrence."""
-        return [
-            (self.indices[self.indptr[t] : self.indptr[t + 1]], self.data[self.indptr[t] : self.indptr[t + 1]])
-            for t in self.token_ids(query)
-        ]
+        out = []
+        for t in self.token_ids(query):
+            starts, stops = self.indptr[t : t + 1], self.indptr[t + 1 : t + 2]
+            out.append((self.indices.ranges(starts, stops), self.data.ranges(starts, stops)))
+        return out
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str, size: int) -> np.ndarray:
         ids = self.token_ids(query)
         if not ids:
-            return np.zeros(self.num_docs, dtype=np.float32)
+            return np.zeros(size, dtype=np.float32)
         # A repeated query term counts each time, as in bm25s.
-        rows = np.concatenate([np.arange(self.indptr[t], self.indptr[t + 1]) for t in ids])
-        return np.bincount(self.indices[rows], weights=self.data[rows], minlength=self.num_docs).astype(np.float32)
+        terms = np.asarray(ids, dtype=np.int64)
+        starts, stops = self.indptr[terms], self.indptr[terms + 1]
+        passages, scores = self.indices.ranges(starts, stops), self.data.ranges(starts, stops)
+        return np.bincount(passages, weights=scores, minlength=size).astype(np.float32)
 
 
 class SparseIndex:
-    def __init__(self, retriever, size: int, reader: _Scores | None = None) -> None:
-        self.retriever = retriever  # a bm25s.BM25 after build (None when loaded for queries)
+    def __init__(self, size: int, reader: _Scores, counts: TermCounts | None = None) -> None:
         self.size = size
         self._reader = reader
+        self.counts = counts  # after a build (a snapshot loaded for queries reads only the scores)
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> SparseIndex:
-        import bm25s
-
-        retriever = bm25s.BM25()
-        # bm25s needs a non-empty vocabulary and keeps ids only for non-empty rows, so empty
-        # texts (members with no bio) get a token no query can produce.
-        tokens = [row or [EMPTY_TOKEN] for row in tokenize(texts)] or [[EMPTY_TOKEN]]
-        retriever.index(tokens, show_progress=False)
-        return cls(retriever, len(texts))
+        return cls.from_counts(TermCounts.from_texts(texts))
 
     @classmethod
-    def load(cls, path: Path, size: int) -> SparseIndex:
-        """A saved index, read with numpy alone (no bm25s import on the query path)."""
+    def from_counts(cls, counts: TermCounts) -> SparseIndex:
+        reader = _Scores(counts.vocab, stopwords(), counts.scores(), counts.rows, counts.indptr, counts.n_rows)
+        return cls(counts.n_rows, reader, counts)
+
+    @classmethod
+    def load(cls, path: Path, size: int, in_memory_max_bytes: int = IN_MEMORY_MAX_BYTES) -> SparseIndex:
+        """A saved index, read with numpy alone (no bm25s import on the query path); postings
+        larger than ``in_memory_max_bytes`` stay on disk and are read per query term."""
         params = json.loads((Path(path) / "params.index.json").read_text())
         if params.get("method") not in _PRECOMPUTED_METHODS:
             raise ValueError(f"{path}: BM25 method {params.get('method')!r} is not precomputed in the saved matrix")
-        return cls(None, size, _Scores(Path(path)))
+        return cls(size, _Scores.read(Path(path), in_memory_max_bytes))
 
     def save(self, path: Path) -> None:
-        from bm25s.stopwords import STOPWORDS_EN
-
-        self.retriever.save(str(path), show_progress=False)
-        (Path(path) / STOPWORDS_FILE).write_text(json.dumps(sorted(STOPWORDS_EN)))
+        if self.counts is None:
+            raise ValueError("only a built index can be saved")
+        self.counts.save(path)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every item for the query, (size,) float32."""
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
-        if self._reader is not None:
-            return self._reader.scores(query)[: self.size]
-        tokens = tokenize([query])[0]
-        if not tokens:
-            return np.zeros(self.size, dtype=np.float32)
-        return self.retriever.get_scores(tokens).astype(np.float32)[: self.size]
+        return self._reader.scores(query, self.size)[: self.size]
 
     def scores_among(self, query: str, present: np.ndarray) -> np.ndarray:
         """BM25 scores as if only the ``present`` items had been indexed (a past moment).
@@ -110,8 +175,6 @@ class SparseIndex:
         Each term's IDF is recomputed from the present items (bm25s' lucene IDF); document
         lengths keep the full index's normalisation, a second-order effect.
         """
-        if self._reader is None:
-            raise TypeError("scores_among reads a saved index: load it with SparseIndex.load")
         n_now, n_all = float(present.sum()), float(self._reader.num_docs)
         items, weights = [], []
         for passages, scores in self._reader.postings(query):

@@ -5,10 +5,10 @@ Immutable once opened, so many threads may query it while a rebuild prepares the
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,10 @@ from copmatch.index.dense import DenseIndex, DenseIndexSpec
 from copmatch.index.integrity import problems
 from copmatch.index.snapshot import (
     BM25_DIR,
-    CATALOG,
     CORPUS,
     LEARNED_RANKER,
+    PASSAGE_TEXT_OFFSETS,
+    PASSAGE_TEXTS,
     PASSAGE_VECTORS,
     PASSAGES_FAISS,
     PROFILE_VECTORS,
@@ -30,6 +31,7 @@ from copmatch.index.snapshot import (
     read_manifest,
 )
 from copmatch.index.sparse import SparseIndex
+from copmatch.index.texts import TextReader
 from copmatch.index.vectors import open_vectors
 from copmatch.ranking.content import ContentBackground, content_background, is_content_only, sample_documents
 from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
@@ -72,14 +74,13 @@ class Searcher:
         self.profile_sparse = profile_sparse
         self.corpus = corpus
         self.member_rows = corpus.member_rows()
-        self.document_rows = {doc_id: row for row, doc_id in enumerate(corpus.doc_ids.tolist())}
         # Small snapshots (exact index, vectors in memory) are searched by a numpy scan.
         self._exact_scan = self.dense_spec.kind == "flat" and isinstance(passage_vectors, np.ndarray)
         # Passages are written in document order, so each document's passages are one run.
         self.doc_passage_ptr = np.searchsorted(corpus.passage_doc, np.arange(corpus.n_docs + 1))
         self._member_order = np.argsort(corpus.contrib_member, kind="stable")
         self._member_ptr = np.searchsorted(corpus.contrib_member[self._member_order], np.arange(corpus.n_members + 1))
-        self._catalog = sqlite3.connect(f"file:{path / CATALOG}?mode=ro", uri=True, check_same_thread=False)
+        self._texts = TextReader(path / PASSAGE_TEXTS, path / PASSAGE_TEXT_OFFSETS)
         # No Q&A history: members are ranked by ranking/content.py, whose background is computed on first use.
         self.content_only = is_content_only(corpus)
         self._content_backgrounds: dict[tuple[int, int], ContentBackground] = {}
@@ -118,7 +119,7 @@ class Searcher:
                 corpus=Corpus.load(path / CORPUS),
                 ranker=LearnedRanker.load(path / LEARNED_RANKER) if (path / LEARNED_RANKER).is_file() else None,
             )
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, sqlite3.Error) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             # Damage the cheap checks cannot see (a file rewritten with its old size, past the
             # hashed size): still an error that says what to do, never a traceback.
             raise IndexCorruptError(
@@ -128,7 +129,7 @@ class Searcher:
             ) from None
 
     def close(self) -> None:
-        self._catalog.close()
+        self._texts.close()
 
     @property
     def dense(self) -> DenseIndex:
@@ -199,8 +200,16 @@ class Searcher:
 
     # --- what the snapshot knows, by row: services ask these instead of slicing its arrays ---
     def document_row(self, document_id: str) -> int | None:
-        """The document's row, or None for a document imported after this snapshot was built."""
-        return self.document_rows.get(document_id)
+        """The document's row, or None for a document imported after this snapshot was built.
+        Documents are stored sorted by id, so this is a binary search (no dict of every id)."""
+        ids = self.corpus.doc_ids
+        row = int(np.searchsorted(ids, document_id))
+        return row if row < len(ids) and ids[row] == document_id else None
+
+    @cached_property
+    def document_rows(self) -> dict[str, int]:
+        """Every document's row by id, built on first use (~100 B per document)."""
+        return {doc_id: row for row, doc_id in enumerate(self.corpus.doc_ids.tolist())}
 
     def document_passages(self, doc_row: int) -> np.ndarray:
         """The ids of one document's passages (a run: passages are written in document order)."""
@@ -252,11 +261,7 @@ class Searcher:
         return query_cosines(np.atleast_2d(query_vector), self.profile_vectors, combination)  # (n_members,)
 
     def passage_texts(self, ids: list[int]) -> dict[int, str]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._catalog.execute(f"SELECT row, text FROM passages WHERE row IN ({marks})", ids)
-        return dict(rows.fetchall())
+        return self._texts.texts(ids)
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:

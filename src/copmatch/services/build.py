@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,20 +16,23 @@ from copmatch.errors import ConflictError
 from copmatch.index.dense import DenseIndex, DenseIndexSpec, choose_spec
 from copmatch.index.snapshot import (
     BM25_DIR,
-    CATALOG,
     CORPUS,
     LEARNED_RANKER,
+    PASSAGE_TEXT_OFFSETS,
+    PASSAGE_TEXTS,
     PASSAGE_VECTORS,
     PASSAGES_FAISS,
+    PROFILE_HASHES,
     PROFILE_VECTORS,
     PROFILES_BM25_DIR,
     SnapshotDir,
     new_version,
 )
 from copmatch.index.sparse import SparseIndex
+from copmatch.index.texts import write_texts
 from copmatch.progress import NullProgress, Progress
 from copmatch.ranking.corpus import build_corpus, display_titles
-from copmatch.services.training import SnapshotArrays, build_training_set, learn_ranker
+from copmatch.services.training import History, SnapshotArrays, build_training_set, learn_ranker
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -44,6 +47,10 @@ class BuildReport:
     encoded: int
     cached: int
     timings: dict[str, float]
+    #: "full", or "incremental" when derived from the previous snapshot (services/incremental.py)
+    mode: str = "full"
+    #: documents re-chunked (every one in a full build; the new, changed and deleted in an incremental one)
+    changed_documents: int = 0
 
     @property
     def passages_per_s(self) -> float:
@@ -57,6 +64,11 @@ def profile_text(member: dict) -> str:
     return " ".join(p for p in parts if p)
 
 
+#: (display titles, bodies, encoder, settings) -> passages in document order: the local
+#: Chunker, or a Ray Data pipeline (embedding/ray_pipeline.py).
+ChunkDocuments = Callable[[list[str], list[str], Encoder, Settings], list[Passage]]
+
+
 def build_index(
     store: Store,
     index_dir: Path,
@@ -64,16 +76,28 @@ def build_index(
     embedder: Encoder,
     settings: Settings,
     progress: Progress | None = None,
+    full: bool = False,
+    chunk: ChunkDocuments | None = None,
 ) -> BuildReport:
     """Build a complete snapshot from the store and switch to it atomically.
 
+    Derived from the previous snapshot when one compatible with these settings exists (only
+    new, changed and deleted documents are re-chunked and encoded; services/incremental.py),
+    unless ``full``. ``chunk`` replaces the local chunker (the Ray pipeline passes its own).
     Raises ConflictError while another process builds on the same data dir.
     """
+    from copmatch.services.incremental import derive_build, previous_for
+
     snapshots = SnapshotDir(index_dir)
+    chunk = chunk or chunk_documents
+    progress = progress or NullProgress()
     with snapshots.build_lock():
         # Holding the lock, any build still listed as running died without saying so.
         store.fail_running_builds(DIED)
-        return _build(store, snapshots, cache_path, embedder, settings, progress or NullProgress())
+        previous = None if full else previous_for(snapshots, embedder, settings, store.revision())
+        if previous is not None:
+            return derive_build(store, snapshots, previous, cache_path, embedder, settings, progress, chunk)
+        return _build(store, snapshots, cache_path, embedder, settings, progress, chunk)
 
 
 #: The error recorded for a build whose process died (kill -9, power loss) mid-build.
@@ -92,7 +116,13 @@ def fail_dead_builds(store: Store, index_dir: Path) -> list[str]:
 
 
 def _build(
-    store: Store, snapshots: SnapshotDir, cache_path: Path, embedder: Encoder, settings: Settings, progress: Progress
+    store: Store,
+    snapshots: SnapshotDir,
+    cache_path: Path,
+    embedder: Encoder,
+    settings: Settings,
+    progress: Progress,
+    chunk: ChunkDocuments,
 ) -> BuildReport:
     version = new_version()
     store.start_build(version, settings.model_id)
@@ -100,12 +130,17 @@ def _build(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
-        documents = list(store.documents())
-        helped, helped_contributions = feedback_evidence(store.feedback())
-        documents += helped
-        members = store.members()
+        # Read before the data: whatever is written meanwhile is picked up by the next build.
+        store_revision = store.revision()
         tick = time.perf_counter()
-        passages = _chunk(documents, embedder, settings)
+        helped, helped_contributions = feedback_evidence(store.feedback())
+        # Documents in id order, feedback's among the rest: the order an incremental build keeps.
+        documents = sorted([*store.documents(), *helped], key=lambda d: d["id"])
+        members = store.members()
+        contributions = store.contributions() + helped_contributions
+        timings["read_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        passages = chunk(display_titles(documents), [d["body"] for d in documents], embedder, settings)
         timings["chunk_s"] = time.perf_counter() - tick
 
         cache = EmbeddingCache(cache_path, embedder.cache_key)
@@ -136,29 +171,46 @@ def _build(
 
         tick = time.perf_counter()
         dense_spec = _dense_spec(len(passages), settings)
-        DenseIndex.build(passage_vectors, dense_spec).save(building / PASSAGES_FAISS)
+        dense = DenseIndex.build(passage_vectors, dense_spec)
+        dense_spec = dense.spec
+        dense.save(building / PASSAGES_FAISS)
+        del dense
         np.save(building / PASSAGE_VECTORS, passage_vectors)
         # Profiles are few (one per member) and always scanned exactly: a vector file, no FAISS index.
         np.save(building / PROFILE_VECTORS, profile_vectors)
+        np.save(building / PROFILE_HASHES, np.array([text_hash(t) for t in profiles], dtype="S64"))
+        timings["dense_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
         SparseIndex.build(texts).save(building / BM25_DIR)
         # Bios name rare specialities ("surge vessels") that a dense vector of a long bio blurs.
         SparseIndex.build(profiles).save(building / PROFILES_BM25_DIR)
+        timings["sparse_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
         corpus = build_corpus(
-            documents,
-            np.array([p.document_row for p in passages], dtype=np.int32),
-            members,
-            store.contributions() + helped_contributions,
+            documents, np.array([p.document_row for p in passages], dtype=np.int32), members, contributions
         )
         corpus.save(building / CORPUS)
-        _write_catalog(building / CATALOG, passages, documents)
-        timings["index_s"] = time.perf_counter() - tick
+        write_texts(
+            building / PASSAGE_TEXTS,
+            building / PASSAGE_TEXT_OFFSETS,
+            [documents[p.document_row]["body"][p.start : p.end] for p in passages],
+        )
+        timings["corpus_s"] = time.perf_counter() - tick
+        timings["index_s"] = timings["dense_s"] + timings["sparse_s"] + timings["corpus_s"]
 
         tick = time.perf_counter()
-        ranker_report = _learn_ranker(
-            building, corpus, passage_vectors, profile_vectors, documents, cache_path, embedder, settings, progress
+        ranker_report = learn_snapshot_ranker(
+            building,
+            corpus,
+            passage_vectors,
+            profile_vectors,
+            History.of(documents),
+            cache_path,
+            embedder,
+            settings,
+            progress,
         )
         timings["learn_s"] = time.perf_counter() - tick
-        timings["total_s"] = time.perf_counter() - started
 
         counts = {
             "documents": len(documents),
@@ -168,32 +220,65 @@ def _build(
             "encoded": encoded + profile_encoded,
             "cached": len(passages) + len(with_profile) - encoded - profile_encoded,
         }
-        manifest = {
-            "model_id": settings.model_id,
-            # Queries must be encoded by this very encoder (Searcher.open checks it).
-            "encoder": embedder.identity.to_dict(),
-            "dimension": int(passage_vectors.shape[1]) if len(passages) else embedder.dimension,
-            "counts": counts,
-            "timings": timings,
-            "dense": {"passages": dense_spec.to_dict()},
-            # What ranks this community's experts, and why (services/training.py).
-            "ranker": ranker_report,
-            "chunking": {
-                "passage_tokens": settings.passage_tokens,
-                "overlap_tokens": settings.passage_overlap_tokens,
-                "title_tokens": settings.title_tokens,
-            },
-        }
+        manifest = snapshot_manifest(embedder, settings, passage_vectors.shape, counts, timings, dense_spec)
+        manifest["store_revision"] = store_revision
+        # What ranks this community's experts, and why (services/training.py).
+        manifest["ranker"] = ranker_report
+        tick = time.perf_counter()
         path = snapshots.commit(building, version, manifest, keep=settings.snapshots_kept)
+        timings["commit_s"] = time.perf_counter() - tick
     except BaseException as exc:
         snapshots.abort(building)
         store.finish_build(version, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    tick = time.perf_counter()
     store.replace_passages((documents[p.document_row]["id"], p.seq, p.text, text_hash(p.text)) for p in passages)
+    timings["store_passages_s"] = time.perf_counter() - tick
+    timings["total_s"] = time.perf_counter() - started
     store.finish_build(version, "ready", counts=counts, timings=timings)
     return BuildReport(
-        version, path, len(documents), len(passages), len(members), encoded + profile_encoded, counts["cached"], timings
+        version,
+        path,
+        len(documents),
+        len(passages),
+        len(members),
+        encoded + profile_encoded,
+        counts["cached"],
+        timings,
+        changed_documents=len(documents),
     )
+
+
+def snapshot_manifest(
+    embedder: Encoder,
+    settings: Settings,
+    vectors_shape: tuple[int, ...],
+    counts: dict,
+    timings: dict,
+    dense_spec: DenseIndexSpec,
+) -> dict:
+    return {
+        "model_id": settings.model_id,
+        # Queries must be encoded by this very encoder (Searcher.open checks it).
+        "encoder": embedder.identity.to_dict(),
+        "dimension": int(vectors_shape[1]) if vectors_shape[0] else embedder.dimension,
+        "counts": counts,
+        "timings": timings,
+        "dense": {"passages": dense_spec.to_dict()},
+        "chunking": chunking_settings(settings),
+    }
+
+
+def chunking_settings(settings: Settings) -> dict[str, int]:
+    """What shapes passages: a snapshot chunked otherwise cannot be derived from."""
+    return {
+        "passage_tokens": settings.passage_tokens,
+        "overlap_tokens": settings.passage_overlap_tokens,
+        "title_tokens": settings.title_tokens,
+    }
+
+
+FEEDBACK_PREFIX = "feedback:"  # the ids of documents made of helpful feedback
 
 
 def feedback_evidence(records: list[dict]) -> tuple[list[dict], list[tuple[str, str, str]]]:
@@ -207,7 +292,7 @@ def feedback_evidence(records: list[dict]) -> tuple[list[dict], list[tuple[str, 
     documents, contributions = [], []
     for record in records:
         if record["helpful"]:
-            doc_id = f"feedback:{record['id']}"
+            doc_id = f"{FEEDBACK_PREFIX}{record['id']}"
             documents.append(
                 {
                     "id": doc_id,
@@ -224,18 +309,21 @@ def feedback_evidence(records: list[dict]) -> tuple[list[dict], list[tuple[str, 
     return documents, contributions
 
 
-def _learn_ranker(
+def learn_snapshot_ranker(
     building: Path,
     corpus,
     passage_vectors: np.ndarray,
     profile_vectors: np.ndarray,
-    documents: list[dict],
+    history: History,
     cache_path: Path,
     embedder: Encoder,
     settings: Settings,
     progress: Progress,
 ) -> dict:
-    """Fit the community's ranker on its own history into the snapshot being built; its report."""
+    """Fit the community's ranker on its own history into the snapshot being built; its report.
+
+    Full and incremental builds both call this on the finished arrays, so both serve the
+    ranker a full build of the same store would learn (training is deterministic)."""
     arrays = SnapshotArrays(
         corpus,
         passage_vectors,
@@ -245,7 +333,7 @@ def _learn_ranker(
     )
     cache = EmbeddingCache(cache_path, embedder.cache_key)
     try:
-        train = build_training_set(arrays, documents, embedder, cache, settings, progress)
+        train = build_training_set(arrays, history, embedder, cache, settings, progress)
     finally:
         cache.close()
     ranker, report = learn_ranker(train, settings)
@@ -258,24 +346,16 @@ def _dense_spec(n_vectors: int, settings: Settings) -> DenseIndexSpec:
     return choose_spec(n_vectors, settings.exact_index_max, settings.ivf_lists_per_sqrt, settings.ivf_nprobe)
 
 
-def _chunk(documents: list[dict], embedder: Encoder, settings: Settings) -> list[Passage]:
-    chunker = Chunker(
+def chunk_documents(titles: list[str], bodies: list[str], embedder: Encoder, settings: Settings) -> list[Passage]:
+    """Passages of the documents, in document order."""
+    return make_chunker(embedder, settings).split(titles, bodies)
+
+
+def make_chunker(embedder: Encoder, settings: Settings) -> Chunker:
+    return Chunker(
         load_tokenizer(embedder.model_path),
         max_tokens=embedder.max_tokens,
         passage_tokens=settings.passage_tokens,
         overlap_tokens=settings.passage_overlap_tokens,
         title_tokens=settings.title_tokens,
     )
-    return chunker.split(display_titles(documents), [d["body"] for d in documents])
-
-
-def _write_catalog(path: Path, passages: list[Passage], documents: list[dict]) -> None:
-    """Passage body windows (no title prefix) for snippets, read by row id on the query path only for the top hits."""
-    conn = sqlite3.connect(str(path))
-    with conn:
-        conn.execute("CREATE TABLE passages (row INTEGER PRIMARY KEY, text TEXT NOT NULL)")
-        conn.executemany(
-            "INSERT INTO passages VALUES (?, ?)",
-            ((i, documents[p.document_row]["body"][p.start : p.end]) for i, p in enumerate(passages)),
-        )
-    conn.close()

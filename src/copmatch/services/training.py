@@ -13,6 +13,7 @@ content-based formula.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,17 +86,32 @@ def encode_query_windows(
     return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
 
 
+@dataclass(frozen=True)
+class History:
+    """What training reads of the documents beyond the snapshot's arrays: each document's
+    parent row, and the asked text of given question rows (a full build holds every
+    document; an incremental one reads the few it needs from the store)."""
+
+    doc_parent: np.ndarray  # (n_docs,) row of each document's parent, -1 when none
+    question_texts: Callable[[list[int]], list[str]]  # question rows -> "title\nbody"
+
+    @classmethod
+    def of(cls, documents: list[dict[str, Any]]) -> History:
+        by_row = question_texts(documents)
+        return cls(parent_rows(documents), lambda rows: [by_row[r] for r in rows])
+
+
 def build_training_set(
     arrays: SnapshotArrays,
-    documents: list[dict[str, Any]],
+    documents: list[dict[str, Any]] | History,
     encoder: Encoder,
     cache: EmbeddingCache | None,
     settings: Settings,
     progress: Progress | None = None,
 ) -> TrainingSet:
-    questions = past_questions(arrays.corpus, parent_rows(documents))[-settings.learned_max_questions :]
-    texts_by_row = question_texts(documents)
-    texts = [texts_by_row[q.doc] for q in questions]
+    history = documents if isinstance(documents, History) else History.of(documents)
+    questions = past_questions(arrays.corpus, history.doc_parent)[-settings.learned_max_questions :]
+    texts = history.question_texts([q.doc for q in questions])
     windows = encode_query_windows(texts, encoder, cache, settings, progress) if questions else []
     moments = serving_moments(arrays.corpus, questions, settings.learned_horizon_share)
     return training_set(
@@ -162,4 +178,4 @@ def _iso(day: float) -> str:
     return str(np.datetime64(int(day * 86400), "s"))
 
 
-__all__ = ["PastQuestion", "SnapshotArrays", "build_training_set", "learn_ranker"]
+__all__ = ["History", "PastQuestion", "SnapshotArrays", "build_training_set", "learn_ranker"]

@@ -149,6 +149,23 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 7: change tracking for incremental index builds: every import or deletion takes the next
+    # store revision; documents carry the one that last wrote them, deletions leave a tombstone.
+    """
+    ALTER TABLE documents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX documents_revision ON documents(revision);
+    CREATE TABLE document_deletions (
+        document_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX document_deletions_revision ON document_deletions(revision);
+    CREATE TABLE store_revision (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        revision INTEGER NOT NULL
+    );
+    INSERT INTO store_revision VALUES (1, 0);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

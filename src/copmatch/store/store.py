@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from copmatch.errors import DataDirError, NotFoundError, RecordError, StoreVersionError
+from copmatch.errors import DataDirError, InvalidArgumentError, NotFoundError, RecordError, StoreVersionError
 from copmatch.store.records import Document, ImportBatch, Member
 from copmatch.store.schema import MIGRATIONS, SCHEMA_VERSION
 from copmatch.store.sources import list_sources, place
@@ -107,12 +107,13 @@ class Store:
             known_members = self._existing_ids("members", [m.id for m in batch.members])
             known_docs = self._existing_ids("documents", [d.id for d in batch.documents])
             name = batch.source_name
+            revision = self._next_revision()
             if batch.members:
                 rows = (_member_row(m, now, name) for m in batch.members)
                 self.db["members"].upsert_all(rows, pk="id", alter=False)
             if batch.documents:
                 self.db["documents"].upsert_all(
-                    (_document_row(d, now, name) for d in batch.documents), pk="id", alter=False
+                    (_document_row(d, now, name, revision) for d in batch.documents), pk="id", alter=False
                 )
                 # Re-importing a document replaces its contributors rather than adding to them.
                 self._delete_where_in("contributions", "document_id", [d.id for d in batch.documents])
@@ -155,6 +156,88 @@ class Store:
         for chunk in _chunks(values, 500):
             marks = ",".join("?" * len(chunk))
             self.db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
+
+    # --- change tracking and deletion (incremental index builds) --------------------------
+    def _next_revision(self) -> int:
+        """Take the next store revision; call inside the write transaction that uses it."""
+        self.db.execute("UPDATE store_revision SET revision = revision + 1")
+        return int(self.db.execute("SELECT revision FROM store_revision").fetchone()[0])
+
+    def revision(self) -> int:
+        """The latest revision: an index built from the store as of now records it."""
+        return int(self.db.execute("SELECT revision FROM store_revision").fetchone()[0])
+
+    def delete_documents(self, document_ids: Iterable[str]) -> int:
+        """Delete documents with their contributions and passages, in one transaction.
+
+        Unknown ids are an error and nothing is deleted. The next index build drops them from
+        every result (an incremental build finds them through their tombstones)."""
+        ids = list(dict.fromkeys(document_ids))
+        for document_id in ids:
+            if not isinstance(document_id, str) or not _utf8(document_id):
+                raise InvalidArgumentError(
+                    f"Document id {document_id!r} is not valid text (a lone surrogate); nothing was deleted.",
+                    hint="Document ids are UTF-8 text, as imported.",
+                )
+        with self._write_lock, self.db.atomic():
+            unknown = sorted(set(ids) - self._existing_ids("documents", ids))
+            if unknown:
+                more = " …" if len(unknown) > 5 else ""
+                raise NotFoundError(
+                    f"No document with id(s) {unknown[:5]}{more}; nothing was deleted.",
+                    hint="Check the ids; documents come from imports.",
+                )
+            revision, now = self._next_revision(), utc_now()
+            for table, column in (("contributions", "document_id"), ("passages", "document_id"), ("documents", "id")):
+                self._delete_where_in(table, column, ids)
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO document_deletions (document_id, revision, at) VALUES (?, ?, ?)",
+                [(i, revision, now) for i in ids],
+            )
+        return len(ids)
+
+    def changed_document_ids(self, since_revision: int) -> set[str]:
+        """Documents written or deleted after ``since_revision``, and the children (answers) of
+        those: an answer is indexed under its question's title, so it changes with it."""
+        changed = {r[0] for r in self.db.execute("SELECT id FROM documents WHERE revision > ?", [since_revision])}
+        changed |= {
+            r[0]
+            for r in self.db.execute("SELECT document_id FROM document_deletions WHERE revision > ?", [since_revision])
+        }
+        for chunk in _chunks(sorted(changed), 500):
+            marks = ",".join("?" * len(chunk))
+            changed.update(
+                r[0] for r in self.db.execute(f"SELECT id FROM documents WHERE parent_id IN ({marks})", chunk)
+            )
+        return changed
+
+    def documents_by_id(self, document_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The given documents that exist, ordered by id (as ``documents()``)."""
+        rows: list[dict[str, Any]] = []
+        for chunk in _chunks(list(document_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows += [_decode(r) for r in self.db["documents"].rows_where(f"id IN ({marks})", chunk)]
+        return sorted(rows, key=lambda row: row["id"])
+
+    def document_parents(self) -> tuple[list[str], list[str | None]]:
+        """(ids, parent ids) of every document, by id: what training needs of them all."""
+        rows = self.db.execute("SELECT id, parent_id FROM documents ORDER BY id").fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def titles_by_id(self, document_ids: Iterable[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(document_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT id, title FROM documents WHERE id IN ({marks})", chunk).fetchall())
+        return out
+
+    def contributions_of(self, document_ids: Iterable[str]) -> list[tuple[str, str, str]]:
+        out: list[tuple[str, str, str]] = []
+        for chunk in _chunks(list(document_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT member_id, document_id, role FROM contributions WHERE document_id IN ({marks})"
+            out += [tuple(r) for r in self.db.execute(sql, chunk)]
+        return out
 
     def sources(self) -> list[dict[str, Any]]:
         """Every import source with its kind, id prefix and record counts."""
@@ -230,6 +313,14 @@ class Store:
         """Replace all passages with (document_id, seq, text, text_hash) rows from a build."""
         with self._write_lock, self.db.atomic():
             self.db.execute("DELETE FROM passages")
+            self.db.conn.executemany(
+                "INSERT INTO passages (document_id, seq, text, text_hash) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def update_passages(self, document_ids: Iterable[str], rows: Iterable[tuple[str, int, str, str]]) -> None:
+        """Replace the passages of the given documents only (an incremental build)."""
+        with self._write_lock, self.db.atomic():
+            self._delete_where_in("passages", "document_id", list(document_ids))
             self.db.conn.executemany(
                 "INSERT INTO passages (document_id, seq, text, text_hash) VALUES (?, ?, ?, ?)", rows
             )
@@ -496,12 +587,22 @@ def _member_row(m: Member, now: str, source: str) -> dict[str, Any]:
     return row
 
 
-def _document_row(d: Document, now: str, source: str) -> dict[str, Any]:
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be stored (a lone surrogate cannot be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _document_row(d: Document, now: str, source: str, revision: int) -> dict[str, Any]:
     row = asdict(d)
     row["source"] = source
     row["tags"] = json.dumps(list(d.tags))
     row["accepted"] = int(d.accepted)
     row["updated_at"] = now
+    row["revision"] = revision
     return row
 
 
