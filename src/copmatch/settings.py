@@ -256,6 +256,32 @@ class Settings:
     intro_feedback_approved: float = _setting(
         0.5, "Vote of an approved (or introduced) pair; rejected and not-helpful count -1, helpful +1."
     )
+    # The pair model learned from the community's own history (services/brokering/pair_model.py).
+    # Defaults chosen on the development cutoffs (0.5, 0.6) of all six dumps only
+    # (benchmarks/introductions.py --development): C 0.01 beat 0.1 and 0.001; closeness power
+    # 4 (the formula's own exponent) keeps the sample's planted pairs in the top 20, which 0-2
+    # lose (there the model ranks busy members' pairs first).
+    intro_model_cutoffs: tuple[float, ...] = _setting(
+        (0.5, 0.6, 0.7, 0.8), "Pseudo-cutoffs the pair model learns from: shares of the history's dated documents."
+    )
+    intro_model_min_positives: int = _setting(
+        10, "Pairs that met after a pseudo-cutoff the pair model needs; below, the hand-set formula scores pairs."
+    )
+    intro_model_negatives: int = _setting(20_000, "Pairs that did not meet sampled per pseudo-cutoff (seeded).")
+    intro_model_c: float = _setting(0.01, "Inverse L2 strength of the pair model's logistic regression.")
+    intro_model_closeness_power: float = _setting(
+        4.0, "With the pair model: exponent on the pair's best topic cosine multiplying its learned chance of meeting."
+    )
+    intro_model_validate: bool = _setting(
+        True, "Serve the pair model only if, fitted before the last pseudo-cutoff, it ranks that one's pairs better."
+    )
+    intro_model_seed: int = _setting(0, "Seed of the pair model's negative sample, so one history gives one model.")
+    intro_model_active_members: int = _setting(
+        150, "With the pair model: pairs among this many most active members are candidates besides topic neighbours."
+    )
+    intro_model_all_pairs: int = _setting(
+        2_000_000, "With the pair model: every pair of eligible members is a candidate up to this many pairs."
+    )
     label_max_document_share: float = _setting(
         0.15, "Share of all documents above which a tag or phrase is too common to name a topic."
     )

@@ -5,12 +5,14 @@ reads the store or recomputes the corpus's vectors a second time."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from copmatch.ranking.retrieval import Searcher
+from copmatch.services.brokering.pair_model import Fitted, History, MemberState, PairModel, cached_fit, member_state
 from copmatch.services.graph import build_graph, interactions
 from copmatch.services.labels import Labeller, labeller_for
 from copmatch.services.topics import MemberTopics, member_topics
@@ -61,6 +63,26 @@ class BrokeringContext:
             member_topics(self.searcher, self.doc_vectors, settings),
             labeller_for(self.searcher, store, settings, self.doc_vectors),
         )
+
+    @functools.cached_property
+    def history(self) -> History:
+        return History.of(self.searcher.corpus, self.doc_vectors, self.facts, self.searcher.document_rows)
+
+    def fitted(self) -> Fitted:
+        """Which scorer serves this snapshot's suggestions and why: the pair model learned
+        from its history, or the hand-set formula (``pair_model.fit``); fitted once per
+        snapshot version and model settings."""
+        return cached_fit((str(self.searcher.path), self.searcher.version), self.history, self.settings)
+
+    @functools.cached_property
+    def _pair_model(self) -> tuple[PairModel, MemberState] | None:
+        model = self.fitted().model
+        return None if model is None else (model, member_state(self.history, np.inf, self.settings))
+
+    def pair_model(self) -> tuple[PairModel, MemberState] | None:
+        """The learned pair model and today's signals, or None when the hand-set formula
+        serves (too little history, or learning did not beat it: ``fitted()``)."""
+        return self._pair_model
 
     def silos(self) -> np.ndarray:
         """(n_members,) object: each snapshot member's silo now, "" when unknown."""

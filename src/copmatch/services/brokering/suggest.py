@@ -1,9 +1,12 @@
 """Who should meet? Introductions between members of different silos who work on close
 topics and have never interacted, each with the topic and documents that show why.
 
-Candidates come from FAISS nearest neighbours (topic to topic, interest to expertise),
-never from all pairs; each is scored by the pair formula of ``score.py`` and moved by the
-broker's past decisions on similar pairs (``feedback.py``). The list is then built by
+Candidates come from FAISS nearest neighbours (topic to topic, interest to expertise);
+where the community's history taught a pair model (``pair_model.py``), every pair (up to
+``intro_model_all_pairs``) and the busiest members' pairs are candidates too. Each is scored
+by that model's chance that the two meet times their best topic cosine to
+``intro_model_closeness_power``, or else by the hand-set formula of ``score.py``, and moved
+by the broker's past decisions on similar pairs (``feedback.py``). The list is then built by
 maximal marginal relevance over pairs under a per-member cap (``diversity.py``), each
 pair explained as it comes up (``reasons.py``; a pair with no checkable shared topic is
 passed over), and stored for the broker's review (``review.py``).
@@ -11,7 +14,7 @@ passed over), and stored for the broker's review (``review.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,12 +58,22 @@ def candidate_pairs(context: BrokeringContext) -> ScoredPairs:
     asks = eligible[topics.asking[eligible] > 0]
     knows = eligible[topics.offering[eligible] > 0]
     k, exact = settings.intro_neighbours, settings.exact_index_max
-    found = np.concatenate(
-        [
+    learned = context.pair_model() is not None
+    if learned and len(eligible) * (len(eligible) - 1) // 2 <= settings.intro_model_all_pairs:
+        # The learned model is cheap per pair: where all pairs fit, every pair is a candidate.
+        x, y = np.triu_indices(len(eligible), 1)
+        found = [np.stack([eligible[x], eligible[y]], axis=1)]
+    else:
+        found = [
             neighbour_pairs(topics.topic, topics.topic, eligible, eligible, k, exact),
             neighbour_pairs(topics.interest, topics.expertise, asks, knows, k, exact),
         ]
-    )
+    if learned:
+        # The learned model may rank busy members' pairs first: those pairs are candidates too.
+        busiest = eligible[np.argsort(-active[eligible], kind="stable")[: settings.intro_model_active_members]]
+        x, y = np.triu_indices(len(busiest), 1)
+        found.append(np.stack([np.minimum(busiest[x], busiest[y]), np.maximum(busiest[x], busiest[y])], axis=1))
+    found = np.concatenate(found)
     n = len(ids) + 1
     keys = np.unique(found[:, 0] * n + found[:, 1])
     silos = context.silos()
@@ -76,7 +89,16 @@ def candidate_pairs(context: BrokeringContext) -> ScoredPairs:
     keep = cross & ~np.isin(keys, blocked)
     pairs = score_pairs(topics, a[keep], b[keep], settings.intro_peer_weight, settings.intro_similarity_power)
     close = np.maximum(pairs.peer, np.maximum(pairs.a_asks_b, pairs.b_asks_a)) >= settings.intro_min_similarity
-    return pairs.take(close & (pairs.score > 0))
+    pairs = pairs.take(close & (pairs.score > 0))
+    learned = context.pair_model()
+    if learned is not None:
+        model, state = learned
+        # The learned chance that they meet, times how close they are on their best reason
+        # to (a broker introduces people for a shared topic, not for being busy).
+        closeness = np.maximum(pairs.peer, np.maximum(pairs.a_asks_b, pairs.b_asks_a))
+        chance = model.score(state, pairs.a, pairs.b)[0]
+        pairs = replace(pairs, score=chance * closeness**settings.intro_model_closeness_power)
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,12 @@ def rank_suggestions(context: BrokeringContext, limit: int, per_member: int | No
     factor = decisions.factors(topic, settings)
     score = np.where(has_topic, pairs.score * factor, 0.0)
     reasons: dict[int, dict] = {}
+    fitted = context.fitted()
+    scored_by = (
+        f"pair model learned from {fitted.model.positives} pairs that met in this community's history"
+        if fitted.model is not None
+        else f"hand-set formula ({fitted.reason})"
+    )
 
     def explained(i: int) -> bool:
         if shared[i] is None:
@@ -135,6 +163,7 @@ def rank_suggestions(context: BrokeringContext, limit: int, per_member: int | No
                     "factor": round(float(factor[i]), 4),
                     "like": decisions.nearest(topic[i], settings),
                 }
+            found["scored_by"] = scored_by
             reasons[i] = found
         return found is not None
 
