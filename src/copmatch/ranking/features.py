@@ -16,6 +16,7 @@ import numpy as np
 
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, OFFERING_CLASSES, Corpus
 from copmatch.ranking.scores import (
+    MemberPriors,
     aggregate_members,
     blend,
     document_relevance,
@@ -76,10 +77,45 @@ class MemberFeatures:
         return self.values[:, FEATURES.index(name)]
 
 
-def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Settings) -> MemberFeatures:
-    """Every member's features for one query on ``corpus`` (a snapshot, or a past view of one)."""
+@dataclass(frozen=True)
+class MemberFacts:
+    """What the features need that no query changes: the priors and the activity at ``now``
+    (a serving snapshot computes them once; a past view, once per training question)."""
+
+    priors: MemberPriors
+    activity: dict[str, np.ndarray]
+
+
+def member_facts(corpus: Corpus, now: float, settings: Settings) -> MemberFacts:
+    return MemberFacts(member_priors(corpus, settings), _activity(corpus, now))
+
+
+@dataclass(frozen=True)
+class _Contributions:
+    """Some contributions of a corpus: who, to which document, offering (answer, authored) or asking."""
+
+    member: np.ndarray  # int64
+    doc: np.ndarray
+    offering: np.ndarray  # bool
+    asking: np.ndarray  # bool
+
+    @classmethod
+    def of(cls, corpus: Corpus, rows: np.ndarray | None = None) -> _Contributions:
+        kind = corpus.contrib_class if rows is None else corpus.contrib_class[rows]
+        member = corpus.contrib_member if rows is None else corpus.contrib_member[rows]
+        doc = corpus.contrib_doc if rows is None else corpus.contrib_doc[rows]
+        return cls(member.astype(np.int64), doc, np.isin(kind, OFFERING_CLASSES), kind == ASKER)
+
+
+def member_features(
+    corpus: Corpus, match: QueryMatch, now: float, settings: Settings, facts: MemberFacts | None = None
+) -> MemberFeatures:
+    """Every member's features for one query on ``corpus`` (a snapshot, or a past view of one).
+
+    ``facts``: the query-independent part, when the caller keeps it (``member_facts``)."""
     n = corpus.n_members
-    priors = member_priors(corpus, settings)
+    facts = facts if facts is not None else member_facts(corpus, now, settings)
+    priors = facts.priors
     relevance = passage_relevance(match.cos, match.bm25, settings)
     hits = document_relevance(match.passages, relevance, corpus.passage_doc)
     evidence = aggregate_members(hits, corpus, settings, priors.recency)
@@ -87,14 +123,17 @@ def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Set
     default = blend(evidence.scores, profile, priors, settings)
 
     doc_cos, doc_bm25 = document_maxima(corpus, match)
-    offered, asked = _best_per_member(corpus, hits.docs, hits.relevance, n)
-    best_cos, _ = _best_per_member(corpus, np.arange(corpus.n_docs), doc_cos, n, empty=-1.0)
-    best_bm25, _ = _best_per_member(corpus, np.arange(corpus.n_docs), doc_bm25, n)
-    doc_relevance = np.zeros(corpus.n_docs)
-    doc_relevance[hits.docs] = hits.relevance
-    summed_cos = _sum_offered(corpus, np.maximum(doc_cos - SUM_COSINE_FLOOR, 0.0))
-    summed_bm25 = _sum_offered(corpus, doc_bm25)
-    matching = _sum_offered(corpus, (doc_relevance >= MATCHING_RELEVANCE).astype(np.float64))
+    # Only contributions to matched documents can move a member off the empty value of a
+    # topical feature, so only those are read: a query costs what it matched, not the corpus.
+    touched = np.unique(corpus.passage_doc[match.passages]).astype(np.int64)
+    matched = _Contributions.of(corpus, corpus.contributions_of_docs(touched))
+    offered, asked = _best_per_member(matched, n, doc_value(corpus, hits.docs, hits.relevance))
+    best_cos, _ = _best_per_member(matched, n, doc_cos, empty=-1.0)
+    best_bm25, _ = _best_per_member(matched, n, doc_bm25)
+    doc_relevance = doc_value(corpus, hits.docs, hits.relevance)
+    summed_cos = _sum_offered(matched, n, np.maximum(doc_cos - SUM_COSINE_FLOOR, 0.0))
+    summed_bm25 = _sum_offered(matched, n, doc_bm25)
+    matching = _sum_offered(matched, n, (doc_relevance >= MATCHING_RELEVANCE).astype(np.float64))
     columns = {
         "log default score": np.log(default),
         "log content": np.log1p(10.0 * evidence.scores),
@@ -102,13 +141,13 @@ def member_features(corpus: Corpus, match: QueryMatch, now: float, settings: Set
         "best offered relevance": offered,
         "best offered cosine": best_cos,
         "best offered bm25": np.log1p(best_bm25),
-        "top3 mean cosine": top_mean_cosine(corpus, doc_cos, 3),
+        "top3 mean cosine": _top_mean(matched, n, doc_cos, 3),
         "best asked relevance": asked,
         "profile relevance": profile,
         "summed offered cosine": np.log1p(10.0 * summed_cos),
         "summed offered bm25": np.log1p(summed_bm25),
         "offered documents matching": np.log1p(matching),
-        **_activity(corpus, now),
+        **facts.activity,
     }
     values = np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
     # What the member says about themselves counts as evidence like one of their documents
@@ -127,28 +166,30 @@ def document_maxima(corpus: Corpus, match: QueryMatch) -> tuple[np.ndarray, np.n
     return doc_cos, doc_bm25
 
 
-def _best_per_member(
-    corpus: Corpus, docs: np.ndarray, values: np.ndarray, n_members: int, empty: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per member, the best value over documents they offered (answered, authored) and over those they asked."""
+def doc_value(corpus: Corpus, docs: np.ndarray, values: np.ndarray, empty: float = 0.0) -> np.ndarray:
+    """(n_docs,) ``values`` at the rows ``docs``, ``empty`` elsewhere."""
     per_doc = np.full(corpus.n_docs, empty)
     per_doc[docs] = values
-    contrib_value = per_doc[corpus.contrib_doc]  # (n_contrib,)
-    member = corpus.contrib_member.astype(np.int64)
-    offering = np.isin(corpus.contrib_class, OFFERING_CLASSES)
+    return per_doc
+
+
+def _best_per_member(
+    contribs: _Contributions, n_members: int, per_doc: np.ndarray, empty: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per member, the best per-document value over documents they offered (answered, authored)
+    and over those they asked, among ``contribs`` (``empty`` for none)."""
+    value = per_doc[contribs.doc]
     offered = np.full(n_members, empty)
     asked = np.full(n_members, empty)
-    np.maximum.at(offered, member[offering], contrib_value[offering])
-    asking = corpus.contrib_class == ASKER
-    np.maximum.at(asked, member[asking], contrib_value[asking])
+    np.maximum.at(offered, contribs.member[contribs.offering], value[contribs.offering])
+    np.maximum.at(asked, contribs.member[contribs.asking], value[contribs.asking])
     return offered, asked
 
 
-def _sum_offered(corpus: Corpus, per_doc: np.ndarray) -> np.ndarray:
+def _sum_offered(contribs: _Contributions, n_members: int, per_doc: np.ndarray) -> np.ndarray:
     """(n_members,) sum of a per-document value over the documents each member offered."""
-    offering = np.isin(corpus.contrib_class, OFFERING_CLASSES)
-    member = corpus.contrib_member[offering].astype(np.int64)
-    return np.bincount(member, weights=per_doc[corpus.contrib_doc[offering]], minlength=corpus.n_members)
+    member = contribs.member[contribs.offering]
+    return np.bincount(member, weights=per_doc[contribs.doc[contribs.offering]], minlength=n_members)
 
 
 def top_mean_cosine(corpus: Corpus, doc_cos: np.ndarray, k: int) -> np.ndarray:
@@ -156,15 +197,18 @@ def top_mean_cosine(corpus: Corpus, doc_cos: np.ndarray, k: int) -> np.ndarray:
 
     Also the plain content-only baseline of benchmarks/content_matching.py.
     """
-    offering = np.isin(corpus.contrib_class, OFFERING_CLASSES)
-    member = corpus.contrib_member[offering].astype(np.int64)
-    cos = np.maximum(doc_cos[corpus.contrib_doc[offering]], 0.0)
+    return _top_mean(_Contributions.of(corpus), corpus.n_members, doc_cos, k)
+
+
+def _top_mean(contribs: _Contributions, n_members: int, doc_cos: np.ndarray, k: int) -> np.ndarray:
+    member = contribs.member[contribs.offering]
+    cos = np.maximum(doc_cos[contribs.doc[contribs.offering]], 0.0)
     order = np.lexsort((-cos, member))
     member, cos = member[order], cos[order]
     starts = np.flatnonzero(np.r_[True, member[1:] != member[:-1]]) if len(member) else np.zeros(0, dtype=np.int64)
     rank = np.arange(len(member)) - np.repeat(starts, np.diff(np.r_[starts, len(member)]))
     top = rank < k
-    return np.bincount(member[top], weights=cos[top], minlength=corpus.n_members) / k
+    return np.bincount(member[top], weights=cos[top], minlength=n_members) / k
 
 
 def _activity(corpus: Corpus, now: float) -> dict[str, np.ndarray]:

@@ -33,8 +33,10 @@ from copmatch.index.snapshot import (
 from copmatch.index.sparse import SparseIndex
 from copmatch.index.texts import TextReader
 from copmatch.index.vectors import open_vectors
+from copmatch.ranking.asof import newest_day
 from copmatch.ranking.content import ContentBackground, content_background, is_content_only, sample_documents
 from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
+from copmatch.ranking.features import MemberFacts, member_facts
 from copmatch.ranking.history import query_cosines
 from copmatch.ranking.learned import LearnedRanker
 from copmatch.settings import Settings
@@ -84,6 +86,7 @@ class Searcher:
         # No Q&A history: members are ranked by ranking/content.py, whose background is computed on first use.
         self.content_only = is_content_only(corpus)
         self._content_backgrounds: dict[tuple[int, int], ContentBackground] = {}
+        self._member_facts: dict[Settings, MemberFacts] = {}
 
     @classmethod
     def open(
@@ -181,6 +184,13 @@ class Searcher:
             # approximate hits re-scored exactly
             cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
         return PassageCandidates(ids, cos, bm25_all[ids])
+
+    def member_facts(self, settings: Settings) -> MemberFacts:
+        """The members' query-independent features as of this snapshot (computed once per
+        settings, then kept: per query they would cost a pass over every contribution)."""
+        if settings not in self._member_facts:
+            self._member_facts[settings] = member_facts(self.corpus, newest_day(self.corpus), settings)
+        return self._member_facts[settings]
 
     def content_background(self, settings: Settings) -> ContentBackground:
         """The content ranker's corpus background for this snapshot (computed once, then kept)."""

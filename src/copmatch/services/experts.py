@@ -161,7 +161,7 @@ def score_members(
     evidence = aggregate_members(hits, corpus, settings, priors.recency)
     profile = profile_relevance(retrieved.profile_cos, retrieved.profile_bm25, settings)
     match = QueryMatch(found.ids, found.cos, found.bm25, retrieved.profile_cos, retrieved.profile_bm25)
-    features = member_features(corpus, match, newest_day(corpus), settings)
+    features = member_features(corpus, match, newest_day(corpus), settings, searcher.member_facts(settings))
     if ranker is not None:
         final = ranker.probability(features.values)
     elif searcher.content_only:
