@@ -16,7 +16,7 @@ import numpy as np
 from copmatch.index.sparse import SparseIndex
 from copmatch.ranking.asof import corpus_as_of, passages_before
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, Corpus
-from copmatch.ranking.features import FEATURES, QueryMatch, member_features
+from copmatch.ranking.features import FEATURES, MemberFacts, QueryMatch, member_facts, member_features
 from copmatch.settings import Settings
 
 QUERY_COMBINATIONS = ("max", "mean", "centroid")
@@ -142,6 +142,7 @@ def training_set(
     vectors = np.asarray(passage_vectors)
     poster_days = _first_post_day(corpus)
     moments = [q.day for q in questions] if as_of is None else list(as_of)
+    as_of_views: dict[float, tuple[Corpus, np.ndarray, MemberFacts]] = {}  # the latest moment's only
     for question, text, window, moment in zip(questions, texts, windows, moments):
         # Candidates: members who had posted before the moment, except the asker.
         candidates = np.flatnonzero(poster_days < moment)
@@ -152,8 +153,12 @@ def training_set(
             labels[question.accepted] = 2
         if not labels[candidates].any():
             continue  # nobody who answered had posted before: nothing to learn from it
-        view = corpus_as_of(corpus, moment)
-        before = passages_before(corpus, moment)
+        if moment not in as_of_views:
+            # Questions of one serving block share their moment: the corpus as it stood then,
+            # and its members' query-independent facts, are made once per block.
+            view = corpus_as_of(corpus, moment)
+            as_of_views = {moment: (view, passages_before(corpus, moment), member_facts(view, moment, settings))}
+        view, before, facts = as_of_views[moment]
         cos = query_cosines(window, vectors, settings.query_window_combination)
         bm25 = sparse.scores_among(text, before)
         present = closest_passages(before, cos, bm25, settings.learned_training_passages)
@@ -164,7 +169,7 @@ def training_set(
             profile_cos=query_cosines(window, profile_vectors, settings.query_window_combination),
             profile_bm25=profile_sparse.scores(text),
         )
-        found = member_features(view, match, moment, settings)
+        found = member_features(view, match, moment, settings, facts)
         group = np.full(len(candidates), len(kept))
         blocks.append(
             (found.values[candidates], labels[candidates], group, found.default_score[candidates], candidates)
