@@ -36,7 +36,8 @@ def main(dump: str = typer.Option("beer", help="Dump folder under shared/data/st
     local.ensure_encoder_exported()
     on_ray = Community(WORK / "ray", settings)
     on_ray.import_stackexchange(SHARED_DUMPS / dump)
-    shutil.copytree(WORK / "local" / "models", WORK / "ray" / "models")
+    if (WORK / "local" / "models").is_dir():  # else both find the shared export (make install's)
+        shutil.copytree(WORK / "local" / "models", WORK / "ray" / "models")
     local.embedder.encode(["warm up the model"])  # the local build's model loads outside its timing
 
     tick = time.perf_counter()
