@@ -23,7 +23,7 @@ from copmatch.embedding.encoder import Encoder
 from copmatch.errors import IndexCorruptError, IndexMismatchError
 from copmatch.index.snapshot import SnapshotDir, read_manifest
 from copmatch.ranking.retrieval import Searcher, snapshot_encoder
-from copmatch.ranking.scores import MemberPriors, member_priors
+from copmatch.ranking.scores import MemberPriors
 from copmatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ class ServingSession:
         if prefetch_encoder and hasattr(encoder, "start_loading"):
             encoder.start_loading()  # alongside opening the index, not after it
         searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
-        return Served(searcher, member_priors(searcher.corpus, self.settings), encoder, warning)
+        # The members' query-independent facts are made once, here: queries then only read them.
+        return Served(searcher, searcher.member_facts(self.settings).priors, encoder, warning)
 
     def _stand_in(self, damaged: Path | None, damage: IndexCorruptError, prefetch_encoder: bool) -> Served:
         """The newest intact snapshot other than the damaged current one, with a warning; or
