@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,22 @@ def fail_dead_builds(store: Store, index_dir: Path) -> list[str]:
         return []
 
 
+@contextmanager
+def snapshot_in_progress(store: Store, snapshots: SnapshotDir, settings: Settings) -> Iterator[tuple[str, Path]]:
+    """(version, folder) of a snapshot being built, recorded as a running build; whatever
+    stops the build before its commit (an error, Ctrl-C) removes the folder and records the
+    build as failed, so no half-written snapshot is ever left or served."""
+    version = new_version()
+    store.start_build(version, settings.model_id)
+    building = snapshots.begin(version)
+    try:
+        yield version, building
+    except BaseException as exc:
+        snapshots.abort(building)
+        store.finish_build(version, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
 def _build(
     store: Store,
     snapshots: SnapshotDir,
@@ -124,12 +141,9 @@ def _build(
     progress: Progress,
     chunk: ChunkDocuments,
 ) -> BuildReport:
-    version = new_version()
-    store.start_build(version, settings.model_id)
-    building = snapshots.begin(version)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    try:
+    with snapshot_in_progress(store, snapshots, settings) as (version, building):
         # Read before the data: whatever is written meanwhile is picked up by the next build.
         store_revision = store.revision()
         tick = time.perf_counter()
@@ -227,10 +241,6 @@ def _build(
         tick = time.perf_counter()
         path = snapshots.commit(building, version, manifest, keep=settings.snapshots_kept)
         timings["commit_s"] = time.perf_counter() - tick
-    except BaseException as exc:
-        snapshots.abort(building)
-        store.finish_build(version, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
     tick = time.perf_counter()
     store.replace_passages((documents[p.document_row]["id"], p.seq, p.text, text_hash(p.text)) for p in passages)
     timings["store_passages_s"] = time.perf_counter() - tick

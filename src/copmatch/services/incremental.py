@@ -46,7 +46,6 @@ from copmatch.index.snapshot import (
     PROFILES_BM25_DIR,
     SNAPSHOT_FORMAT,
     SnapshotDir,
-    new_version,
     read_manifest,
 )
 from copmatch.index.term_counts import TermCounts
@@ -62,6 +61,7 @@ from copmatch.services.build import (
     feedback_evidence,
     learn_snapshot_ranker,
     profile_text,
+    snapshot_in_progress,
     snapshot_manifest,
 )
 from copmatch.services.training import History
@@ -135,13 +135,10 @@ def derive_build(
     progress: Progress,
     chunk: ChunkDocuments,
 ) -> BuildReport:
-    version = new_version()
-    store.start_build(version, settings.model_id)
-    building = snapshots.begin(version)
     timings: dict[str, float] = {}
     started = tick = time.perf_counter()
     old_path = previous.path
-    try:
+    with snapshot_in_progress(store, snapshots, settings) as (version, building):
         store_revision = store.revision()
         old = Corpus.load(old_path / CORPUS)
         changed = store.changed_document_ids(int(previous.manifest["store_revision"]))
@@ -251,10 +248,6 @@ def derive_build(
         tick = time.perf_counter()
         path = snapshots.commit(building, version, manifest, keep=settings.snapshots_kept)
         timings["commit_s"] = time.perf_counter() - tick
-    except BaseException as exc:
-        snapshots.abort(building)
-        store.finish_build(version, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
     tick = time.perf_counter()
     store.update_passages(
         sorted(changed), ((present[p.document_row]["id"], p.seq, p.text, text_hash(p.text)) for p in passages)
