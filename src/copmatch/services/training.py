@@ -171,7 +171,7 @@ def learn_ranker(train: TrainingSet, settings: Settings) -> tuple[LearnedRanker 
     report["fit_rows"] = int(len(fit_rows.labels))
     x_valid = valid_part.features.astype(np.float64)
     models: dict[str, Linear | Trees | None] = {"default formula": None}
-    raws: dict[str, np.ndarray] = {"default formula": np.log(np.maximum(valid_part.default, 1e-300))}
+    raws: dict[str, np.ndarray] = {"default formula": valid_part.default}  # served as it is: never calibrated
     fit_tick = time.perf_counter()
     if "learned" in settings.learned_choices:
         models["learned"] = fit_model(fit_rows, settings, features)
