@@ -350,7 +350,10 @@ NOTES = (
     "minus the asker. Baselines: exactly the two of issue #12, fixed in advance (no tuning); 'best' is the "
     "better of the two per dump and metric, after the fact. Every copmatch default (features, learner, "
     "its regularisation, training horizon, minimum history, query windows, knows threshold) was chosen on "
-    "the dev split of all six dumps (benchmarks/expert_dev_fit.py), never on the test questions. The "
+    "the dev split of all six dumps (benchmarks/expert_dev_fit.py; the learner, its bounded training rows, "
+    "the feature groups it leaves out, which rankers a build may serve and the noise-aware switching rule: "
+    "benchmarks/expert_dev_learn.py, which runs the build's own learn_ranker per variant), never on the test "
+    "questions. The "
     "learned ranker is fitted inside Community.build_index on the history only; the benchmark checks that "
     "its own scoring path ranks exactly as find_experts_batch does. Embeddings come from the shared cache."
 )
