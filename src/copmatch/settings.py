@@ -145,7 +145,7 @@ class Settings:
         0.2, "Latest share of the training questions held out to validate the learned ranker against the default."
     )
     learned_min_gain: float = _setting(
-        0.0, "nDCG@10 the learned ranker must gain over the default formula on the held-out slice to serve."
+        0.0, "nDCG@10 another ranker must gain over the first of learned_choices on the held-out slice to serve."
     )
     learned_model: str = _setting(
         "logistic",
