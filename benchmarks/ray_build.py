@@ -113,7 +113,7 @@ def main(
          "target": "<= 1.15"},
         {"figure": "passages (local / Ray)", "value": f"{reports['local'].passages} / {reports['ray'].passages}",
          "target": "equal"},
-        {"figure": "max |vector difference|", "value": max_diff, "target": "<= 1e-5"},
+        {"figure": "max abs vector difference", "value": max_diff, "target": "<= 1e-5"},
         {"figure": "min cosine between the two builds' vectors", "value": min_cos, "target": ">= 0.99999"},
         {"figure": "Ray instance start-up (s, mean; once per cluster, not in the build)",
          "value": float(np.mean(ray_starts)), "target": "-"},
