@@ -188,7 +188,8 @@ def _build(
         tick = time.perf_counter()
         dense_spec = _dense_spec(len(passages), settings)
         # The current snapshot's IVF lists, while they fit (a derived build keeps them too).
-        dense = DenseIndex.build(passage_vectors, dense_spec, trained_lists(snapshots, embedder, settings, len(passages)))
+        trained = trained_lists(snapshots, embedder, settings, len(passages))
+        dense = DenseIndex.build(passage_vectors, dense_spec, trained)
         dense_spec = dense.spec
         dense.save(building / PASSAGES_FAISS)
         del dense
