@@ -41,7 +41,7 @@ browser:
 	fi
 
 test: install browser
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n auto --dist loadfile
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n auto --dist loadgroup
 
 # Re-take the pages' screenshots shown in the README (docs/screenshots/).
 screenshots: install browser

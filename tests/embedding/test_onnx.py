@@ -19,6 +19,9 @@ from copmatch.embedding.onnx_encoder import length_groups
 from copmatch.errors import IndexMismatchError, ModelMissingError
 from tests.support import DATA, built_tiny
 
+# One pytest-xdist worker runs this module (its tests load torch: once per worker).
+pytestmark = pytest.mark.xdist_group("embedding.test_onnx")
+
 MODEL_ID = Settings().model_id
 
 VARIED_TEXTS = [

@@ -14,6 +14,9 @@ from copmatch.index.snapshot import PASSAGE_VECTORS
 from copmatch.ranking.retrieval import Searcher
 from tests.support import open_community
 
+# One pytest-xdist worker runs this module (its module fixture starts one local Ray instance).
+pytestmark = pytest.mark.xdist_group("embedding.test_ray")
+
 
 @pytest.fixture(scope="module")
 def local_ray():

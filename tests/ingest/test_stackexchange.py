@@ -19,6 +19,9 @@ from copmatch.ranking.snippets import snippet
 from copmatch.store.records import ImportBatch
 from tests.support import SHARED_DATA
 
+# One pytest-xdist worker runs this module (its module fixture reads each dump once).
+pytestmark = pytest.mark.xdist_group("ingest.test_stackexchange")
+
 DATA = SHARED_DATA
 DUMPS = ("beer", "coffee", "history-meta")
 

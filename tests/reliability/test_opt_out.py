@@ -16,6 +16,9 @@ from copmatch.store.store import Store
 from tests.reliability.live import live_server
 from tests.support import DATA, open_community
 
+# One pytest-xdist worker runs this module (its module fixture builds the brokering community once).
+pytestmark = pytest.mark.xdist_group("reliability.test_opt_out")
+
 runner = CliRunner()
 WHO, NAME = "olga", "Olga Pumps"
 

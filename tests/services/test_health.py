@@ -7,6 +7,9 @@ import pytest
 
 from copmatch.services.health_plot import plot_health, silo_matrix_for_plot
 
+# One pytest-xdist worker runs this module (its module fixture computes the sample's health report once).
+pytestmark = pytest.mark.xdist_group("services.test_health")
+
 SILOS = {
     "Field Operations", "Asset Engineering", "Data & Digital", "Customer Services", "Health & Safety",
     "Water Quality Laboratory",

@@ -1,7 +1,7 @@
 """The browser tests' shared server and browser: one `copmatch serve` over a copy of the
 sample community and one headless Chromium for the whole session (starting either costs
-seconds). Their tests are in one file, so pytest-xdist (--dist loadfile) runs them in one
-worker, in file order."""
+seconds). Their tests are in one file and one xdist group, so pytest-xdist (--dist loadgroup)
+runs them in one worker, in file order."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -12,6 +13,9 @@ from selenium.webdriver.common.keys import Keys
 from copmatch.sample import members_path, questions
 from tests.web.conftest import MEMBER_ID, XSS_TITLE
 from tests.web.harness import sign_in, wait_for
+
+# One pytest-xdist worker runs these pages in file order, on the session's one server and browser.
+pytestmark = pytest.mark.xdist_group("browser")
 
 SHOWCASE = questions()[0]  # the booster pump vibration question; its expert is m011 by construction
 EXPERT = next(json.loads(line) for line in members_path().open() if json.loads(line)["id"] == SHOWCASE["expected"][0])

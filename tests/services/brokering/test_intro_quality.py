@@ -12,6 +12,9 @@ from copmatch.settings import Settings
 from tests.conftest import private_copy
 from tests.support import open_community
 
+# One pytest-xdist worker runs this module (its module fixture makes the sample's first 20 suggestions once).
+pytestmark = pytest.mark.xdist_group("services.brokering.test_intro_quality")
+
 # sample/README.md section 8: the planted cross-silo pairs and words of their shared topic.
 PLANTED = {
     ("m004", "m051"): ("chlorine",),

@@ -21,6 +21,9 @@ from copmatch.services.brokering.pair_model import (
 from copmatch.services.brokering.suggest import candidate_pairs, rank_suggestions
 from copmatch.settings import Settings
 
+# One pytest-xdist worker runs this module (its module fixture loads the brokering context once).
+pytestmark = pytest.mark.xdist_group("services.brokering.test_pair_model")
+
 
 @pytest.fixture(scope="module")
 def context(sample_built) -> BrokeringContext:
