@@ -183,9 +183,9 @@ def rank_experts(
     """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``."""
     corpus = searcher.corpus
     candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
-    with one_blas_thread():
-        found = retrieve(searcher, query.text, query_vector, settings, candidate_rows)
-        scored = score_members(searcher, found, priors, settings, searcher.ranker)
+    one_blas_thread()  # a query's products are small (ranking/threads.py)
+    found = retrieve(searcher, query.text, query_vector, settings, candidate_rows)
+    scored = score_members(searcher, found, priors, settings, searcher.ranker)
     scores = scored.final
 
     allowed = np.ones(corpus.n_members, dtype=bool)
