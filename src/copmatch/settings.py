@@ -133,7 +133,7 @@ class Settings:
 
     # --- learned ranker (fitted per community at index build) -------------------------------
     learned_min_questions: int = _setting(
-        60, "Answered past questions a community needs before a ranker is learned from its history."
+        50, "Answered past questions a community needs before a ranker is learned from its history."
     )
     learned_max_questions: int = _setting(1500, "Latest answered past questions used to train (older ones are left).")
     learned_training_passages: int = _setting(
@@ -145,10 +145,34 @@ class Settings:
         0.2, "Latest share of the training questions held out to validate the learned ranker against the default."
     )
     learned_min_gain: float = _setting(
-        0.0, "nDCG@10 the learned ranker must gain over the default formula on the held-out slice to serve."
+        0.0, "nDCG@10 another ranker must gain over the first of learned_choices on the held-out slice to serve."
     )
     learned_model: str = _setting(
-        "logistic", "Learner: logistic (regularised logistic regression) or trees (LightGBM boosted trees)."
+        "logistic",
+        "Learner: logistic (L2 logistic regression, pointwise), pairwise (logistic on within-question "
+        "answerer-minus-other differences), trees (LightGBM, binary) or lambdarank (LightGBM ranking).",
+    )
+    learned_negatives: int = _setting(
+        50, "Non-answerers kept per training question (every answerer is kept); 0 keeps every candidate."
+    )
+    learned_hard_negative_share: float = _setting(
+        0.5, "Share of those kept non-answerers that are the hardest by the default formula (the rest: random)."
+    )
+    learned_sample_seed: int = _setting(0, "Seed of the random sample of non-answerers (builds are reproducible).")
+    learned_dropped_groups: tuple[str, ...] = _setting(
+        ("default formula",),
+        "Feature groups (ranking/features.py FEATURE_GROUPS) the learner leaves out (the default formula's "
+        "logs largely repeat the content and prior columns: collinear).",
+    )
+    learned_choices: tuple[str, ...] = _setting(
+        ("learned", "default formula", "recent activity"),
+        "Rankers a build may serve, chosen on the held-out latest questions; the first is kept unless another "
+        "beats it there (learned_switch_z): default formula, learned, recent activity.",
+    )
+    learned_switch_z: float = _setting(
+        2.0,
+        "Standard errors of the held-out paired nDCG@10 gain another ranker needs over the first of "
+        "learned_choices to serve instead (0: any gain above learned_min_gain).",
     )
     learned_regularisation: float = _setting(
         0.01, "Inverse L2 strength C of the logistic learner (small: stays close to the community's average member)."

@@ -89,3 +89,74 @@ def test_training_questions_are_matched_against_their_closest_passages_only_past
     assert closest_passages(before, cos, bm25, limit=10).tolist() == [0, 1, 3, 4, 5]  # all that existed
     # Past the limit: the best by cosine (0, 3) and by BM25 (1, 4); never passage 2, which came later.
     assert closest_passages(before, cos, bm25, limit=4).tolist() == [0, 1, 3, 4]
+
+
+def test_bounded_rows_keep_every_answerer_and_the_hardest_non_answerers():
+    from copmatch.ranking.learned import bounded_rows
+
+    train = _synthetic(n_questions=20, per_question=30)
+    kept = bounded_rows(train, negatives=6, hard_share=0.5, seed=3)
+    assert kept.n_questions == train.n_questions
+    assert np.array_equal(bounded_rows(train, 6, 0.5, 3).features, kept.features)  # seeded: reproducible
+    for g in range(train.n_questions):
+        rows, mine = np.flatnonzero(train.group == g), np.flatnonzero(kept.group == g)
+        assert (train.labels[rows] > 0).sum() == (kept.labels[mine] > 0).sum()  # every answerer
+        others = rows[train.labels[rows] == 0]
+        assert (kept.labels[mine] == 0).sum() == min(6, len(others))
+        hardest = np.sort(train.default[others])[::-1][:3]
+        assert set(hardest) <= set(kept.default[mine][kept.labels[mine] == 0])
+    assert bounded_rows(train, 0, 0.5, 0) is train  # 0: every row
+
+
+def test_pairwise_and_lambdarank_learners_rank_what_they_learned():
+    from copmatch.ranking.learned import fit_model
+
+    train, probe = _synthetic(n_questions=60, seed=0), _synthetic(n_questions=30, seed=1)
+    for model in ("pairwise", "lambdarank"):
+        fitted = fit_model(train, Settings().with_overrides(learned_model=model, learned_trees=30))
+        raw = fitted.raw(probe.features.astype(np.float64))
+        assert ndcg_at(raw, probe.labels, probe.group).mean() > ndcg_at(-raw, probe.labels, probe.group).mean() + 0.2
+
+
+def test_platt_fits_large_raw_scores_and_never_reverses_a_ranking():
+    rng = np.random.default_rng(0)
+    raw = 50.0 * rng.normal(size=4000)  # a pairwise score has no intercept: far from the base rate
+    answered = rng.random(4000) < 1 / (1 + np.exp(-(raw / 25.0 - 4.0)))
+    a, b = platt(raw, answered)
+    assert 0.01 < a < 0.1 and np.isfinite(b)
+    p = 1 / (1 + np.exp(-(a * raw + b)))
+    assert abs(p.mean() - answered.mean()) < 0.01
+    # Outcomes that fall as raw rises: the fit keeps a positive slope (flat), never a reversal.
+    a_reversed, _ = platt(raw, ~answered)
+    assert 0 < a_reversed <= 1e-6
+
+
+def _clock_set(n_questions: int, seed: int) -> TrainingSet:
+    """Answerers are exactly the most recently active members: the recent-activity column ranks them."""
+    train = _synthetic(n_questions=n_questions, seed=seed)
+    clock = FEATURES.index("clock activity 0.02")
+    x = train.features.copy()
+    labels = np.zeros_like(train.labels)
+    for g in range(n_questions):
+        rows = np.flatnonzero(train.group == g)
+        labels[rows[np.argsort(-x[rows, clock])[:2]]] = 1
+    return TrainingSet(x, labels, train.group, np.abs(x[:, 0]) + 1e-3, train.members, train.questions)
+
+
+def test_build_serves_recent_activity_when_the_held_out_questions_clearly_prefer_it():
+    from copmatch.services.training import learn_ranker
+
+    train = _clock_set(100, seed=0)
+    # The learner is denied the clock columns: only the served "recent activity" column has them.
+    settings = Settings().with_overrides(learned_dropped_groups=("community-clock activity",))
+    ranker, report = learn_ranker(train, settings)
+    assert report["serving"] == "recent activity", report
+    assert set(report["validation_ndcg10"]) == {"learned", "default formula", "recent activity"}
+    x = train.features.astype(np.float64)
+    clock = x[:, FEATURES.index("clock activity 0.02")]
+    p = ranker.probability(x)
+    assert np.all(np.diff(p[np.argsort(clock)]) >= 0)  # calibrated, in the column's order
+    # Only the learner allowed: it serves, fitted on bounded rows.
+    ranker, report = learn_ranker(train, Settings().with_overrides(learned_choices=("learned",)))
+    assert report["serving"] == "learned" and set(report["validation_ndcg10"]) == {"learned"}, report
+    assert report["fit_rows"] < len(train.labels)  # bounded: answerers + learned_negatives per question

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from copmatch.errors import IndexMismatchError
-from copmatch.ranking.features import FEATURES
+from copmatch.ranking.features import FEATURE_GROUPS, FEATURES
 from copmatch.ranking.history import TrainingSet
 from copmatch.settings import Settings
 
@@ -155,24 +155,108 @@ class Linear:
 
 
 def fit_linear(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES) -> Linear:
-    """L2-regularised logistic regression of "answered" on the standardised chosen features."""
+    """L2-regularised logistic regression on the standardised chosen features: of "answered"
+    over every row (pointwise), or of "the first ranks above the second" over within-question
+    pairs (pairwise: answerer minus non-answerer, accepted minus other answerer; no intercept,
+    the scale and offset come from the calibration)."""
     from sklearn.linear_model import LogisticRegression
 
     columns = np.array([FEATURES.index(f) for f in features], dtype=np.int64)
     x = train.features[:, columns].astype(np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)  # a constant column gets weight 0 anyway
+    z = (x - mean) / scale
+    if settings.learned_model == "pairwise":
+        better, worse = ranking_pairs(train.labels, train.group)
+        if not len(better):
+            return Linear(columns, mean, scale, np.zeros(len(columns)), 0.0)
+        diff = z[better] - z[worse]
+        # Both orientations of each pair: a symmetric problem, so no intercept is needed.
+        pairs = np.vstack([diff, -diff])
+        wins = np.r_[np.ones(len(diff)), np.zeros(len(diff))]
+        model = LogisticRegression(C=settings.learned_regularisation, fit_intercept=False, max_iter=5000)
+        model.fit(pairs, wins)
+        return Linear(columns, mean, scale, model.coef_[0].astype(np.float64), 0.0)
     model = LogisticRegression(C=settings.learned_regularisation, max_iter=5000)
-    model.fit((x - mean) / scale, train.labels > 0)
+    model.fit(z, train.labels > 0)
     return Linear(columns, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
 
 
-def fit_model(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES) -> Linear | Trees:
-    if settings.learned_model == "logistic":
+def ranking_pairs(labels: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (better, worse) of every within-question pair whose labels differ."""
+    better_parts, worse_parts = [], []
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=np.int64)
+    for start, end in zip(starts.tolist(), np.r_[starts[1:], len(g)].tolist()):
+        rows = order[start:end]  # one question's rows: a loop over questions, not over the corpus
+        lab = labels[rows]
+        hi, lo = np.nonzero(lab[:, None] > lab[None, :])
+        better_parts.append(rows[hi])
+        worse_parts.append(rows[lo])
+    if not better_parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(better_parts), np.concatenate(worse_parts)
+
+
+def bounded_rows(train: TrainingSet, negatives: int, hard_share: float, seed: int) -> TrainingSet:
+    """Per question every answerer and at most ``negatives`` non-answerers: the hardest
+    ``hard_share`` of them by the default formula's score, the rest a seeded random sample of
+    the others. Bounds a build's fitting cost (it grew with questions x members) and focuses
+    the fit on the members a query really has to separate. ``negatives`` <= 0 keeps every row."""
+    if negatives <= 0 or not len(train.labels):
+        return train
+    rng = np.random.default_rng(seed)
+    n_hard = int(round(negatives * hard_share))
+    keep = [np.flatnonzero(train.labels > 0)]
+    order = np.argsort(train.group, kind="stable")
+    g = train.group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    for start, end in zip(starts.tolist(), np.r_[starts[1:], len(g)].tolist()):
+        rows = order[start:end]
+        others = rows[train.labels[rows] == 0]
+        if len(others) <= negatives:
+            keep.append(others)
+            continue
+        by_default = others[np.argsort(-train.default[others], kind="stable")]
+        hard, rest = by_default[:n_hard], by_default[n_hard:]
+        keep.append(hard)
+        keep.append(rng.choice(rest, size=negatives - n_hard, replace=False))
+    rows = np.sort(np.concatenate(keep))
+    return TrainingSet(
+        train.features[rows],
+        train.labels[rows],
+        train.group[rows],
+        train.default[rows],
+        train.members[rows],
+        train.questions,
+    )
+
+
+def fit_model(train: TrainingSet, settings: Settings, features: tuple[str, ...] | None = None) -> Linear | Trees:
+    """The chosen learner fitted on ``train`` (over ``settings.learned_features`` unless given)."""
+    features = features if features is not None else learned_features(settings)
+    if settings.learned_model in ("logistic", "pairwise"):
         return fit_linear(train, settings, features)
-    if settings.learned_model == "trees":
+    if settings.learned_model in ("trees", "lambdarank"):
         return fit_trees(train, settings, features)
-    raise ValueError(f"learned_model must be 'logistic' or 'trees', got {settings.learned_model!r}")
+    raise ValueError(
+        f"learned_model must be 'logistic', 'pairwise', 'trees' or 'lambdarank', got {settings.learned_model!r}"
+    )
+
+
+def learned_features(settings: Settings) -> tuple[str, ...]:
+    """FEATURES less the groups ``settings.learned_dropped_groups`` names."""
+    dropped = set(settings.learned_dropped_groups)
+    unknown = dropped - set(FEATURE_GROUPS)
+    if unknown:
+        raise ValueError(f"learned_dropped_groups: unknown groups {sorted(unknown)}; known: {list(FEATURE_GROUPS)}")
+    return tuple(f for g, names in FEATURE_GROUPS.items() if g not in dropped for f in names)
+
+
+def column_ranker(name: str) -> Linear:
+    """One feature column as a servable model (raw = the column): a baseline the build may choose."""
+    return Linear(np.array([FEATURES.index(name)]), np.zeros(1), np.ones(1), np.ones(1), 0.0)
 
 
 @dataclass(frozen=True)
@@ -194,7 +278,7 @@ class LearnedRanker:
         data = {
             "format": MODEL_FORMAT,
             "features": list(self.features),
-            "kind": "trees" if isinstance(self.model, Trees) else "logistic",
+            "kind": "trees" if isinstance(self.model, Trees) else "linear",
             "model": self.model.to_dict(),
             "calibration": list(self.calibration),
             "report": self.report,
@@ -217,11 +301,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def fit_trees(train: TrainingSet, settings: Settings, features: tuple[str, ...] = FEATURES, seed: int = 0) -> Trees:
-    """Boosted trees predicting "answered" (binary log-loss) from the chosen feature columns."""
+    """Boosted trees from the chosen feature columns: predicting "answered" (binary log-loss),
+    or ranking each question's candidates (``learned_model`` "lambdarank", LightGBM's)."""
     import lightgbm
 
     columns = [FEATURES.index(f) for f in features]
-    data = lightgbm.Dataset(train.features[:, columns], label=(train.labels > 0).astype(np.float64))
     params = {
         "objective": "binary",
         "learning_rate": settings.learned_learning_rate,
@@ -236,21 +320,46 @@ def fit_trees(train: TrainingSet, settings: Settings, features: tuple[str, ...] 
         "num_threads": 1,
         "verbose": -1,
     }
+    if settings.learned_model == "lambdarank":
+        order = np.argsort(train.group, kind="stable")  # LightGBM wants each query's rows together
+        counts = np.bincount(train.group[order])
+        data = lightgbm.Dataset(train.features[order][:, columns], label=train.labels[order], group=counts[counts > 0])
+        params |= {"objective": "lambdarank", "lambdarank_truncation_level": 20}
+    else:
+        data = lightgbm.Dataset(train.features[:, columns], label=(train.labels > 0).astype(np.float64))
     booster = lightgbm.train(params, data, num_boost_round=settings.learned_trees)
     return Trees.from_lightgbm(booster.dump_model(), columns)
 
 
-def platt(raw: np.ndarray, answered: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """(a, b) maximising the likelihood of sigmoid(a * raw + b) for 0/1 outcomes (Newton's method)."""
-    a, b = 1.0, 0.0
+def platt(raw: np.ndarray, answered: np.ndarray, iterations: int = 100) -> tuple[float, float]:
+    """(a, b) maximising the likelihood of sigmoid(a * raw + b) for 0/1 outcomes: Newton's method
+    from the base rate, each step halved until the likelihood improves (a full step diverges when
+    raw scores are large and the outcomes rare). ``a`` is kept positive: a calibration must not
+    reverse the ranking it calibrates."""
     x, y = raw.astype(np.float64), answered.astype(np.float64)
+    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6)) if len(y) else 0.5
+    a, b = 0.0, float(np.log(rate / (1 - rate)))
+
+    def loss(a: float, b: float) -> float:
+        z = a * x + b
+        return float(np.sum(np.logaddexp(0.0, z) - y * z))
+
+    current = loss(a, b)
     for _ in range(iterations):
         p = _sigmoid(a * x + b)
         w = p * (1 - p) + 1e-12
         grad = np.array([np.sum((p - y) * x), np.sum(p - y)])
-        hess = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-6 * np.eye(2)
+        hess = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hess, grad)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-9:
+        scale = 1.0
+        while scale > 1e-6:
+            trial = loss(a - scale * step[0], b - scale * step[1])
+            if trial <= current:
+                break
+            scale /= 2
+        else:
             break
-    return float(a), float(b)
+        a, b, current = a - scale * step[0], b - scale * step[1], trial
+        if np.abs(scale * step).max() < 1e-9:
+            break
+    return max(float(a), 1e-6), float(b)
