@@ -1,48 +1,54 @@
 """Development evaluation of the learned ranker, inside the 70% history only (never the test questions).
 
-    nice -n 5 python -m benchmarks.expert_dev [--dump beer ...]
+    nice -n 5 python -m benchmarks.expert_dev [--dump beer ...] [--window 0.3-0.5 ...] [--horizon 0.2]
 
-Each dump's history is cut at the 50% question; the system learns from that history as an
-index build would (ranking/history.py) and is scored on the questions asked between the
-50% and 70% cutoffs (all inside the 70% split's history). Used to choose features, learner
-settings, the query-window combination and thresholds; see RESULTS.md.
+A development window ``H-U`` cuts a dump's history at the H question; the system learns from
+that history as an index build would (ranking/history.py) and is scored on the questions asked
+between the H and U cutoffs, U at most 0.7 (all inside the 70% split's history). Without
+``--window`` it is the one window the first defaults were chosen on, 0.5-0.7. Each window's
+sets are saved for expert_dev_learn.py: the training sets (features as of serving blocks of
+each ``--horizon``; as asked), the evaluation set, and the two baselines of issue #12 scored on
+that evaluation set's own candidates (computed as expert_finding.py computes them).
+``--baselines-only`` adds the baselines to sets saved before they were.
 """
 
 from __future__ import annotations
 
 import pickle
 import time
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
 from benchmarks.lib.communities import link_shared_cache
-from benchmarks.lib.expert_data import split_dump
+from benchmarks.lib.expert_baselines import Baselines
+from benchmarks.lib.expert_data import question_cutoff, split_dump
+from benchmarks.lib.expert_setup import answer_bodies
 from benchmarks.lib.results import HERE, SHARED_DUMPS
 from copmatch import Community, Settings
 from copmatch.embedding.cache import EmbeddingCache, encode_cached
 from copmatch.embedding.chunking import Chunker, load_tokenizer
 from copmatch.embedding.encoder import Embedder
+from copmatch.errors import IndexMismatchError
 from copmatch.ranking.asof import newest_day
-from copmatch.ranking.history import PastQuestion, TrainingSet, past_questions, serving_moments, training_set
+from copmatch.ranking.history import (
+    PastQuestion,
+    TrainingSet,
+    past_questions,
+    query_cosines,
+    serving_moments,
+    training_set,
+)
 
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "expert_dev"
 ALL_DUMPS = ["beer", "coffee", "history-meta", "cardano", "music-meta", "bicycles-meta"]
 HORIZONS = (0.05, 0.1, 0.2, 0.3)
-
-
-@dataclass
-class DevSplit:
-    dump: str
-    community: Community
-    train: TrainingSet  # the history's own past questions (what an index build learns from)
-    evaluation: TrainingSet  # the later questions, features as of the snapshot
-    eval_texts: list[str]
-    eval_windows: list[np.ndarray]
-    blocked: dict[float, TrainingSet]  # training sets with features as of serving blocks
+#: The two baselines of issue #12 (names as expert_finding.py reports them)
+RECENT = "recent activity, community clock"
+HYBRID = "hybrid + recency"
 
 
 def encode_windows(community: Community, texts: list[str]) -> list[np.ndarray]:
@@ -75,52 +81,60 @@ def history_arrays(community: Community, corpus) -> tuple[np.ndarray, dict[int, 
     return parent, texts
 
 
-def load_split(dump: str, embedder: Embedder, settings: Settings, share: float, until: float) -> DevSplit:
+def parse_window(text: str) -> tuple[float, float]:
+    """ "0.3-0.5" -> (0.3, 0.5): history up to the 30% question, questions up to the 50% cutoff."""
+    try:
+        share, until = (float(part) for part in text.split("-"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"window {text!r}: expected HISTORY-UNTIL shares, e.g. 0.3-0.5") from exc
+    if not 0 < share < until <= 0.7:
+        # Never a question after the 70% cutoff: those are the test split's.
+        raise typer.BadParameter(f"window {text!r}: need 0 < history < until <= 0.7 (the test split starts at 0.7)")
+    return share, until
+
+
+def window_name(share: float, until: float) -> str:
+    return f"{share:g}-{until:g}"
+
+
+def sets_path(dump: str, share: float, until: float) -> Path:
+    """Where a window's development sets are saved; the 50% -> 70% window keeps its old name."""
+    folder = WORK / f"{dump}@{share}"
+    return folder / ("sets.pkl" if (share, until) == (0.5, 0.7) else f"sets-{until:g}.pkl")
+
+
+def open_history(dump: str, embedder: Embedder, settings: Settings, share: float) -> tuple[Community, list]:
+    """The history up to the ``share`` question, imported and indexed as a user's build would
+    (once per history: reused by every window that starts there), and every later question."""
     work = WORK / f"{dump}@{share}"
     split = split_dump(SHARED_DUMPS / dump, work / "history", share)
-    until_cut = split_dump(SHARED_DUMPS / dump, work / "until", until).cutoff
     data_dir = work / "data"
     link_shared_cache(data_dir)
     built = (data_dir / "index" / "CURRENT").is_file()
-    community = Community(data_dir, settings, embedder=embedder)
+    # The build's own learning is not needed here (the variants learn from the saved sets):
+    # skipped, which leaves every feature as it is (features do not read learned_* settings).
+    community = Community(data_dir, settings.with_overrides(learned_min_questions=10**9), embedder=embedder)
     if not built:
         community.import_stackexchange(split.history_dir)
         community.build_index()
-    searcher, _ = community.current_searcher()
-    corpus = searcher.corpus
-    parent, texts = history_arrays(community, corpus)
-    questions = past_questions(corpus, parent)[-settings.learned_max_questions :]
-    q_texts = [texts[q.doc] for q in questions]
-    q_windows = encode_windows(community, q_texts)
-    train = training_set(
-        corpus,
-        questions,
-        q_texts,
-        q_windows,
-        searcher.passage_vectors,
-        searcher.sparse,
-        searcher.profile_vectors,
-        searcher.profile_sparse,
-        settings,
-    )
-    blocked = {}
-    for horizon in HORIZONS:
-        blocked[horizon] = training_set(
-            corpus,
-            questions,
-            q_texts,
-            q_windows,
-            searcher.passage_vectors,
-            searcher.sparse,
-            searcher.profile_vectors,
-            searcher.profile_sparse,
-            settings,
-            serving_moments(corpus, questions, horizon),
-        )
-    rows = searcher.member_rows
-    now = newest_day(corpus)
-    held = [q for q in split.questions if _before(q, until_cut, dump)]
-    eval_questions = [
+    else:
+        try:
+            community.current_searcher()
+        except IndexMismatchError:  # built by an older copmatch: the store is kept, the index rebuilt
+            community.build_index()
+    return community, split.questions
+
+
+def held_questions(dump: str, questions: list, until: float) -> list:
+    """The questions asked before the ``until`` share's cutoff (all later than the history)."""
+    until_cut = question_cutoff(SHARED_DUMPS / dump, until)
+    return [q for q in questions if q.created < until_cut]
+
+
+def evaluation_questions(searcher, held: list) -> list[PastQuestion]:
+    """The held questions as of the snapshot (every one asked at its newest day)."""
+    rows, now = searcher.member_rows, newest_day(searcher.corpus)
+    return [
         PastQuestion(
             -1,
             now,
@@ -130,51 +144,150 @@ def load_split(dump: str, embedder: Embedder, settings: Settings, share: float, 
         )
         for q in held
     ]
-    e_texts = [q.text for q in held]
-    e_windows = encode_windows(community, e_texts)
-    evaluation = training_set(
-        corpus,
-        eval_questions,
-        e_texts,
-        e_windows,
+
+
+def snapshot_set(searcher, questions, texts, windows, settings: Settings, as_of=None) -> TrainingSet:
+    return training_set(
+        searcher.corpus,
+        questions,
+        texts,
+        windows,
         searcher.passage_vectors,
         searcher.sparse,
         searcher.profile_vectors,
         searcher.profile_sparse,
         settings,
+        as_of,
     )
-    return DevSplit(dump, community, train, evaluation, e_texts, e_windows, blocked)
 
 
-_DATES: dict[str, dict[str, str]] = {}
+def baseline_scores(
+    community: Community, evaluation: TrainingSet, asked: list[PastQuestion], texts: list[str], windows: list
+) -> dict[str, np.ndarray]:
+    """(n_rows,) score of each of issue #12's two baselines on every row of ``evaluation``, computed
+    as expert_finding.py computes them, over the evaluation set's own candidates (so a variant and
+    the baselines are measured on the same questions, candidates and metric code)."""
+    searcher = community.current_searcher()[0]
+    base = Baselines(searcher, answer_bodies(community))
+    recent = base.recent_clock(0.02)
+    vectors = np.asarray(searcher.passage_vectors)
+    combination = community.settings.query_window_combination
+    # The set keeps a subsequence of the asked questions (those with an answerer among the candidates).
+    position, source = [], 0
+    for kept in evaluation.questions:
+        while asked[source] != kept:
+            source += 1
+        position.append(source)
+        source += 1
+    out = {RECENT: np.zeros(len(evaluation.labels)), HYBRID: np.zeros(len(evaluation.labels))}
+    for group, i in enumerate(position):
+        rows = np.flatnonzero(evaluation.group == group)
+        members = evaluation.members[rows].astype(np.int64)
+        bm25 = base.bm25_documents(texts[i], 100)
+        dense = base.dense_documents_from(query_cosines(windows[i], vectors, combination), 100)
+        out[RECENT][rows] = recent[members]
+        out[HYBRID][rows] = base.hybrid_recency(bm25, dense, recent, np.sort(members))[members]
+    return out
 
 
-def _before(question, cutoff: str, dump: str) -> bool:
-    if dump not in _DATES:
-        from expert_data import POSTS, _rows
+def build_window(
+    dump: str,
+    embedder: Embedder,
+    settings: Settings,
+    share: float,
+    until: float,
+    horizons: tuple[float, ...],
+    as_asked: bool,
+) -> dict:
+    """One development window's sets: the training sets an index build of the history learns
+    from (features as of serving blocks of each horizon; as asked, when ``as_asked``), the
+    evaluation set (the window's questions as of the snapshot) and the baselines' scores on it."""
+    community, later = open_history(dump, embedder, settings, share)
+    try:
+        searcher, _ = community.current_searcher()
+        corpus = searcher.corpus
+        parent, texts = history_arrays(community, corpus)
+        questions = past_questions(corpus, parent)[-settings.learned_max_questions :]
+        q_texts = [texts[q.doc] for q in questions]
+        q_windows = encode_windows(community, q_texts)
+        sets: dict = {"window": (share, until)}
+        if as_asked:
+            sets["train"] = snapshot_set(searcher, questions, q_texts, q_windows, settings)
+        sets["blocked"] = {
+            h: snapshot_set(searcher, questions, q_texts, q_windows, settings, serving_moments(corpus, questions, h))
+            for h in horizons
+        }
+        sets |= evaluation_sets(community, dump, later, until, settings)
+    finally:
+        community.close()
+    return sets
 
-        _DATES[dump] = {a["Id"]: a["CreationDate"] for _, a in _rows(SHARED_DUMPS / dump / POSTS)}
-    return _DATES[dump][question.id] < cutoff
+
+def evaluation_sets(community: Community, dump: str, later: list, until: float, settings: Settings) -> dict:
+    searcher, _ = community.current_searcher()
+    held = held_questions(dump, later, until)
+    asked = evaluation_questions(searcher, held)
+    e_texts = [q.text for q in held]
+    e_windows = encode_windows(community, e_texts)
+    evaluation = snapshot_set(searcher, asked, e_texts, e_windows, settings)
+    return {"evaluation": evaluation, "baselines": baseline_scores(community, evaluation, asked, e_texts, e_windows)}
+
+
+def add_baselines(dump: str, embedder: Embedder, settings: Settings, share: float, until: float) -> dict:
+    """Baselines' scores added to saved sets that predate them, their evaluation set left as saved."""
+    with sets_path(dump, share, until).open("rb") as handle:
+        sets = pickle.load(handle)
+    community, later = open_history(dump, embedder, settings, share)
+    try:
+        searcher, _ = community.current_searcher()
+        held = held_questions(dump, later, until)
+        asked = evaluation_questions(searcher, held)
+        e_texts = [q.text for q in held]
+        e_windows = encode_windows(community, e_texts)
+        sets["baselines"] = baseline_scores(community, sets["evaluation"], asked, e_texts, e_windows)
+        sets.setdefault("window", (share, until))
+    finally:
+        community.close()
+    return sets
 
 
 @app.command()
 def main(
     dump: Annotated[list[str] | None, typer.Option(help="Dump (repeatable); default all six.")] = None,
-    share: float = typer.Option(0.5, help="History share of the development split."),
+    share: float = typer.Option(0.5, help="History share of the development split (without --window)."),
     until: float = typer.Option(0.7, help="Development questions are those before this share's cutoff."),
+    window: Annotated[
+        list[str] | None,
+        typer.Option(help="HISTORY-UNTIL shares, e.g. 0.3-0.5 (repeatable; instead of --share, --until)."),
+    ] = None,
+    horizon: Annotated[
+        list[float] | None, typer.Option(help="Serving-block horizons of the training sets (repeatable); default all.")
+    ] = None,
+    as_asked: bool = typer.Option(True, help="Also the training set with features as of each question."),
+    baselines_only: bool = typer.Option(
+        False, help="Only add the baselines' scores to already saved sets (their sets left as they are)."
+    ),
 ) -> None:
-    embedder = Embedder(batch_size=Settings().encode_batch_size)
+    settings = Settings()
+    embedder = Embedder(batch_size=settings.encode_batch_size)
+    windows = [parse_window(w) for w in window] if window else [(share, until)]
+    horizons = tuple(horizon) if horizon else HORIZONS
     for name in dump or ALL_DUMPS:
-        tick = time.perf_counter()
-        split = load_split(name, embedder, Settings(), share, until)
-        print(
-            f"{name}: train {split.train.n_questions} q / {len(split.train.labels)} rows, "
-            f"eval {split.evaluation.n_questions} q, {time.perf_counter() - tick:.0f} s",
-            flush=True,
-        )
-        split.community.close()
-        with (WORK / f"{name}@{share}" / "sets.pkl").open("wb") as handle:
-            pickle.dump({"train": split.train, "evaluation": split.evaluation, "blocked": split.blocked}, handle)
+        for w_share, w_until in windows:
+            tick = time.perf_counter()
+            if baselines_only:
+                sets = add_baselines(name, embedder, settings, w_share, w_until)
+            else:
+                sets = build_window(name, embedder, settings, w_share, w_until, horizons, as_asked)
+            path = sets_path(name, w_share, w_until)
+            with path.open("wb") as handle:
+                pickle.dump(sets, handle)
+            train = sets["blocked"][max(sets["blocked"])]
+            print(
+                f"{name} {window_name(w_share, w_until)}: train {train.n_questions} q / {len(train.labels)} rows, "
+                f"eval {sets['evaluation'].n_questions} q, {time.perf_counter() - tick:.0f} s -> {path.name}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

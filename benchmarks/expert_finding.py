@@ -9,10 +9,11 @@ and indexed by ``Community.build_index``, which learns the community's ranker fr
 history (services/training.py) exactly as a user's build does. Each later answered question
 (title + body, whole: long ones are read in windows) is asked through
 ``Community.find_experts_batch`` with its candidates (members with a post in the history,
-minus the asker). ``--split dev`` is the development protocol every default was chosen on:
-history up to the 50% question, questions between the 50% and 70% cutoffs, all inside the
-test split's history. Metrics: nDCG@10 (accepted answerer gain 2, other answerers 1), MRR of
-the accepted answerer, P@1, Hit@10, with bootstrap 95% intervals and paired differences.
+minus the asker). ``--split dev`` is the first development window (history up to the 50%
+question, questions between the 50% and 70% cutoffs, all inside the test split's history);
+which rankers a build serves was then chosen over five such windows (expert_dev_learn.py).
+Metrics: nDCG@10 (accepted answerer gain 2, other answerers 1), MRR of the accepted
+answerer, P@1, Hit@10, with bootstrap 95% intervals and paired differences.
 
 Baselines (exactly those of issue #12): recent activity on the community clock, and hybrid +
 recency (reciprocal-rank fusion of BM25 and dense document-centric with it); expert_baselines.py.
@@ -352,8 +353,9 @@ NOTES = (
     "its regularisation, training horizon, minimum history, query windows, knows threshold) was chosen on "
     "the dev split of all six dumps (benchmarks/expert_dev_fit.py; the learner, its bounded training rows, "
     "the feature groups it leaves out, which rankers a build may serve and the noise-aware switching rule: "
-    "benchmarks/expert_dev_learn.py, which runs the build's own learn_ranker per variant), never on the test "
-    "questions. The "
+    "benchmarks/expert_dev_learn.py, which runs the build's own learn_ranker per variant, over five "
+    "development windows inside the 70% history: 0.3-0.5, 0.4-0.6, 0.5-0.7, 0.3-0.6, 0.4-0.7; the single "
+    "0.5-0.7 window first used did not carry over), never on the test questions. The "
     "learned ranker is fitted inside Community.build_index on the history only; the benchmark checks that "
     "its own scoring path ranks exactly as find_experts_batch does. Embeddings come from the shared cache."
 )

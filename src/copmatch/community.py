@@ -185,15 +185,26 @@ class Community:
             export_encoder = not self._embedder_given and self.settings.encoder_variant == "fp32"
         if export_encoder and self.ensure_encoder_exported() is not None:
             self._embedder = None  # builds too use the fresh export, not torch
-        embedder, chunk = self.embedder, None
+        embedder, chunk, pipeline = self.embedder, None, None
         if ray_address is not None:
             from copmatch.embedding.ray_pipeline import RayPipeline
 
             pipeline = RayPipeline(ray_address, self.embedder, self.settings)
             embedder, chunk = pipeline.encoder, pipeline.chunk
-        report = build_index(
-            self.store, self.snapshots.root, self.cache_path, embedder, self.settings, progress, full=full, chunk=chunk
-        )
+        try:
+            report = build_index(
+                self.store,
+                self.snapshots.root,
+                self.cache_path,
+                embedder,
+                self.settings,
+                progress,
+                full=full,
+                chunk=chunk,
+            )
+        finally:
+            if pipeline is not None:
+                pipeline.close()  # the encoder actors' CPUs go back to the cluster
         self.serving.adopt_build_encoder(self.embedder)
         self.serving.current()  # switch this process to the new snapshot now
         return report

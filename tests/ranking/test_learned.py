@@ -148,7 +148,10 @@ def test_build_serves_recent_activity_when_the_held_out_questions_clearly_prefer
 
     train = _clock_set(100, seed=0)
     # The learner is denied the clock columns: only the served "recent activity" column has them.
-    settings = Settings().with_overrides(learned_dropped_groups=("community-clock activity",))
+    settings = Settings().with_overrides(
+        learned_dropped_groups=("community-clock activity",),
+        learned_choices=("learned", "default formula", "recent activity"),
+    )
     ranker, report = learn_ranker(train, settings)
     assert report["serving"] == "recent activity", report
     assert set(report["validation_ndcg10"]) == {"learned", "default formula", "recent activity"}

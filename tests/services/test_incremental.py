@@ -104,7 +104,7 @@ def test_derived_build_learns_the_ranker_and_feedback_a_full_rebuild_does(coffee
     helpful feedback (evidence that lives outside the documents table) is added like a document."""
     community = open_community(private_copy(coffee_built, tmp_path / "data"), embedder)
     # A ranker is learned and served even from this slice of the dump (its 40 questions).
-    community.settings = community.settings.with_overrides(learned_min_questions=10, learned_min_gain=-1.0)
+    community.settings = community.settings.with_overrides(learned_min_questions=10, learned_choices=("learned",))
     answers = sorted({d for _, d, role in community.store.contributions() if role == "answerer"})
     member = community.store.members()[0]["id"]
     community.delete_documents(answers[:3])

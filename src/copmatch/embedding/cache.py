@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +87,12 @@ def encode_cached(
     if missing:
         # Duplicate texts are encoded once.
         unique_rows = list({hashes[i]: i for i in missing}.values())
-        for start in range(0, len(unique_rows), max(1, commit_every)):
-            rows = unique_rows[start : start + max(1, commit_every)]
-            fresh = embedder.encode([texts[i] for i in rows], progress=progress)
+        # Sorted by length once, over all of them: every model call (local or on Ray) pads
+        # texts of alike length, not just within one run of ``commit_every``.
+        unique_rows.sort(key=lambda i: len(texts[i]))
+        fresh_texts = [texts[i] for i in unique_rows]
+        for positions, fresh in encoded_runs(embedder, fresh_texts, max(1, commit_every), progress):
+            rows = [unique_rows[p] for p in positions]
             cache.put_many([hashes[i] for i in rows], fresh)
             cached.update({hashes[i]: v for i, v in zip(rows, fresh)})
         if progress and len(missing) > len(unique_rows):
@@ -97,3 +100,30 @@ def encode_cached(
     for i, h in enumerate(hashes):
         out[i] = cached[h]
     return out, len({hashes[i] for i in missing})
+
+
+def encoded_runs(
+    embedder: Encoder, texts: Sequence[str], run: int, progress: Advance | None = None
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """(positions in ``texts``, their vectors) in runs of about ``run`` texts, all of them once.
+
+    An encoder with ``encode_stream`` (the Ray pipeline's) gets every text in one call and
+    yields vectors as they are made: one job on the cluster, not one per run."""
+    stream = getattr(embedder, "encode_stream", None)
+    if stream is None:
+        for start in range(0, len(texts), run):
+            yield (
+                list(range(start, min(start + run, len(texts)))),
+                embedder.encode(texts[start : start + run], progress=progress),
+            )
+        return
+    positions: list[int] = []
+    vectors: list[np.ndarray] = []
+    for rows, fresh in stream(texts, progress=progress):
+        positions.extend(rows.tolist())
+        vectors.append(fresh)
+        if len(positions) >= run:
+            yield positions, np.concatenate(vectors)
+            positions, vectors = [], []
+    if positions:
+        yield positions, np.concatenate(vectors)
