@@ -247,7 +247,7 @@ def test_an_ivf_snapshot_derived_answers_as_a_full_rebuild(coffee_built, tmp_pat
     order, the same codes) and answer alike, down to the scores and evidence."""
     community = open_community(private_copy(coffee_built, tmp_path / "data"), embedder)
     community.settings = community.settings.with_overrides(
-        exact_index_max=50, learned_min_questions=10, learned_min_gain=-1.0
+        exact_index_max=50, learned_min_questions=10, learned_choices=("learned",)
     )
     first = community.build_index()  # flat -> IVF: lists trained afresh
     assert community.index_status()["manifest"]["dense"]["passages"]["kind"] == "ivf_sq8"
