@@ -153,3 +153,38 @@ def test_row_reader_reads_what_the_array_holds(tmp_path):
     np.testing.assert_array_equal(np.asarray(reader, dtype=np.float32), array)
     with pytest.raises(IndexError):
         reader[np.array([5_000])]
+
+
+TRICKY = [
+    "",
+    "the and of a",  # stopwords only: the empty token
+    "x y z",  # single letters are no words
+    "Don’t “quote” me — it’s 5°C… • £3 €4 «ok» 2×2\u00a0nbsp",  # typographic punctuation, fast path
+    "Weißbier ümlaut café 日本酒 naïve",  # word characters beyond ASCII
+    "x⁴ e=mc² \u212aelvin İstanbul ǅ",  # superscripts, a Kelvin sign and an İ that lowercase oddly
+    "snake_case __init__ a_b PH7 3.14 e-mail foo.bar@baz",
+    "a" * 300 + " supercalifragilistic",
+    "tab\tnew\nline\rreturn\x00nul\x0bvt",
+]
+
+
+def test_vectorised_tokeniser_gives_bm25s_tokens(monkeypatch):
+    """Every row's terms, in order, are bm25s.tokenize's; also when two words share a hash
+    key (forced here by a degenerate base) and the chunk falls back to the words themselves."""
+    from copmatch.index import term_counts
+    from copmatch.index.sparse import EMPTY_TOKEN
+
+    texts = [json.loads(line)["body"] for line in documents_path().read_text().splitlines()] + TRICKY
+    expected = [row or [EMPTY_TOKEN] for row in tokenize(texts)]
+
+    def tokens(tokeniser: term_counts.Tokeniser) -> list[list[str]]:
+        rows, terms = tokeniser.term_ids(texts)
+        names = {i: t for t, i in tokeniser.vocab.items()}
+        out: list[list[str]] = [[] for _ in texts]
+        for row, term in zip(rows.tolist(), terms.tolist()):
+            out[row].append(names[term])
+        return out
+
+    assert tokens(term_counts.Tokeniser()) == expected
+    monkeypatch.setattr(term_counts, "_HASH_BASES", (0, 0x9E3779B97F4A7C15))  # key = first byte only
+    assert tokens(term_counts.Tokeniser()) == expected

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from copmatch.errors import NotFoundError
-from copmatch.index.snapshot import BM25_DIR, CORPUS, LEARNED_RANKER, PASSAGE_VECTORS
+from copmatch.index.snapshot import BM25_DIR, CORPUS, LEARNED_RANKER, PASSAGE_VECTORS, PASSAGES_FAISS
 from copmatch.index.term_counts import TermCounts
 from copmatch.index.texts import TextReader, derive_texts, write_texts
 from copmatch.ranking.corpus import Corpus
@@ -226,3 +226,52 @@ def test_a_store_older_than_the_snapshot_gets_a_full_build(tiny):
     tiny.store.db.execute("UPDATE store_revision SET revision = 0")
     tiny.store.db.conn.commit()
     assert tiny.build_index().mode == "full"
+
+
+def _ivf_lists(snapshot) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(ids, codes) of every inverted list of a snapshot's IVF index."""
+    index = faiss.read_index(str(snapshot / PASSAGES_FAISS))
+    invlists = faiss.extract_index_ivf(index).invlists
+    out = []
+    for list_no in range(invlists.nlist):
+        size = invlists.list_size(list_no)
+        ids = faiss.rev_swig_ptr(invlists.get_ids(list_no), size).copy() if size else np.zeros(0, np.int64)
+        codes = faiss.rev_swig_ptr(invlists.get_codes(list_no), size * invlists.code_size).copy() if size else b""
+        out.append((ids, np.asarray(codes)))
+    return out
+
+
+def test_an_ivf_snapshot_derived_answers_as_a_full_rebuild(coffee_built, tmp_path, embedder):
+    """Above exact_index_max, with the learned ranker serving: a derived build keeps the IVF
+    lists and a full rebuild reuses them, so both lay out the same index (every list in id
+    order, the same codes) and answer alike, down to the scores and evidence."""
+    community = open_community(private_copy(coffee_built, tmp_path / "data"), embedder)
+    community.settings = community.settings.with_overrides(
+        exact_index_max=50, learned_min_questions=10, learned_choices=("learned",)
+    )
+    first = community.build_index()  # flat -> IVF: lists trained afresh
+    assert community.index_status()["manifest"]["dense"]["passages"]["kind"] == "ivf_sq8"
+    answers = sorted({d for _, d, role in community.store.contributions() if role == "answerer"})
+    community.delete_documents(answers[::7])
+    community.import_records(
+        documents=[
+            {"id": "zz-new-1", "kind": "practice", "title": "Descaling with citric acid",
+             "body": "Run a 5% citric acid solution through the boiler, then flush twice with clean water.",
+             "authors": [community.store.members()[0]["id"]]},
+        ],
+    )  # fmt: skip
+    derived = community.build_index()
+    assert derived.mode == "incremental" and first.mode == "incremental"
+    searcher, _ = community.current_searcher()
+    assert searcher.ranker is not None and not searcher._exact_scan
+    queries = ["how fine should the grind be for a moka pot", "descaling an espresso machine", "cold brew ratio"]
+    incremental = {q: [asdict(e) for e in community.find_experts(q, limit=5)] for q in queries}
+    rebuilt = community.build_index(full=True)
+    assert rebuilt.mode == "full"
+    assert {q: [asdict(e) for e in community.find_experts(q, limit=5)] for q in queries} == incremental
+    a, b = _ivf_lists(derived.path), _ivf_lists(rebuilt.path)
+    assert len(a) == len(b) > 1
+    for (ids_a, codes_a), (ids_b, codes_b) in zip(a, b):
+        assert np.array_equal(ids_a, ids_b) and np.array_equal(codes_a, codes_b)
+        assert np.all(np.diff(ids_a) > 0)
+    community.close()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 #: [CLS] and [SEP] take two places in the model's window.
 SPECIAL_TOKENS = 2
@@ -65,17 +65,20 @@ class Chunker:
         return passages
 
     def _split(self, titles: Sequence[str], bodies: Sequence[str], first_row: int) -> list[Passage]:
-        title_encodings = self.tokenizer.encode_batch(list(titles), add_special_tokens=False)
+        # Answers share their question's title: each distinct title is tokenised once.
+        distinct = list(dict.fromkeys(titles))
+        by_title = dict(zip(distinct, self.tokenizer.encode_batch(distinct, add_special_tokens=False)))
         body_encodings = self.tokenizer.encode_batch(list(bodies), add_special_tokens=False)
         passages: list[Passage] = []
-        for row, (title, body, t_enc, b_enc) in enumerate(
-            zip(titles, bodies, title_encodings, body_encodings), start=first_row
-        ):
-            prefix = _cut(title, t_enc.offsets, self.title_tokens)
-            prefix_tokens = min(len(t_enc.offsets), self.title_tokens)
+        prefixes: dict[str, tuple[str, int]] = {}
+        for row, (title, body, b_enc) in enumerate(zip(titles, bodies, body_encodings), start=first_row):
+            if title not in prefixes:
+                t_enc = by_title[title]
+                prefixes[title] = (_cut(title, t_enc, self.title_tokens), min(len(t_enc), self.title_tokens))
+            prefix, prefix_tokens = prefixes[title]
             # Slack: a window cut inside a word re-tokenises its first piece as a word start.
             window = min(self.passage_tokens, self.max_tokens - SPECIAL_TOKENS - prefix_tokens - WINDOW_SLACK)
-            passages.extend(self._windows(row, prefix, body, b_enc.offsets, window))
+            passages.extend(self._windows(row, prefix, body, b_enc, window))
         return passages
 
     def query_windows(self, texts: Sequence[str]) -> list[list[str]]:
@@ -86,10 +89,12 @@ class Chunker:
             grouped[passage.document_row].append(passage.text)
         return [windows or [text] for windows, text in zip(grouped, texts)]
 
-    def _windows(self, row: int, prefix: str, body: str, offsets: list[tuple[int, int]], window: int) -> list[Passage]:
+    def _windows(self, row: int, prefix: str, body: str, encoding: Encoding, window: int) -> list[Passage]:
         head = f"{prefix}\n" if prefix else ""
-        if len(offsets) <= window:
+        # Most documents fit one window: their offsets (a tuple per word piece) are never built.
+        if len(encoding) <= window:
             return [Passage(row, 0, (head + body).strip(), 0, len(body))]
+        offsets = encoding.offsets
         out = []
         step = window - self.overlap_tokens
         for seq, first in enumerate(range(0, len(offsets), step)):
@@ -101,7 +106,7 @@ class Chunker:
         return out
 
 
-def _cut(text: str, offsets: list[tuple[int, int]], max_tokens: int) -> str:
-    if len(offsets) <= max_tokens:
+def _cut(text: str, encoding: Encoding, max_tokens: int) -> str:
+    if len(encoding) <= max_tokens:
         return text.strip()
-    return text[: offsets[max_tokens - 1][1]].strip()
+    return text[: encoding.offsets[max_tokens - 1][1]].strip()

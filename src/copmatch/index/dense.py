@@ -52,11 +52,14 @@ class DenseIndex:
         self.spec = spec
 
     @classmethod
-    def build(cls, vectors: np.ndarray, spec: DenseIndexSpec) -> DenseIndex:
+    def build(cls, vectors: np.ndarray, spec: DenseIndexSpec, trained: faiss.Index | None = None) -> DenseIndex:
+        """An index of ``vectors`` (ids = rows). ``trained``: an IVF index whose lists (coarse
+        centroids and scalar quantizer) are reused instead of training new ones (see
+        ``reuses_lists``); its vectors are dropped first."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (n, dim), unit rows
         dim = vectors.shape[1]
         if spec.kind == "ivf_sq8":
-            return cls._build_ivf(vectors, spec)
+            return cls._build_ivf(vectors, spec, trained)
         if spec.kind != "flat":
             raise ValueError(f"unknown dense index kind {spec.kind!r}")
         # An id map keeps ids stable when items are later added or removed incrementally.
@@ -65,21 +68,26 @@ class DenseIndex:
         return cls(index, spec)
 
     @classmethod
-    def _build_ivf(cls, vectors: np.ndarray, spec: DenseIndexSpec) -> DenseIndex:
+    def _build_ivf(cls, vectors: np.ndarray, spec: DenseIndexSpec, trained: faiss.Index | None = None) -> DenseIndex:
         n, dim = vectors.shape
-        nlist = spec.ivf_nlist or max(1, min(int(np.sqrt(n)), n // TRAIN_POINTS_PER_LIST))
-        index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
-        ivf = faiss.extract_index_ivf(index)
-        ivf.cp.niter = spec.ivf_kmeans_iterations
-        ivf.cp.seed = spec.ivf_seed
-        # k-means on a sample: training on every vector costs minutes at 1M and places lists no better.
-        rng = np.random.default_rng(spec.ivf_seed)
-        sample_size = min(n, nlist * TRAIN_POINTS_PER_LIST)
-        sample = vectors[np.sort(rng.choice(n, sample_size, replace=False))] if sample_size < n else vectors
-        index.train(sample)
+        if trained is not None:
+            index = trained
+            index.reset()
+            nlist = faiss.extract_index_ivf(index).nlist
+        else:
+            nlist = spec.ivf_nlist or max(1, min(int(np.sqrt(n)), n // TRAIN_POINTS_PER_LIST))
+            index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+            ivf = faiss.extract_index_ivf(index)
+            ivf.cp.niter = spec.ivf_kmeans_iterations
+            ivf.cp.seed = spec.ivf_seed
+            # k-means on a sample: training on every vector costs minutes at 1M and places lists no better.
+            rng = np.random.default_rng(spec.ivf_seed)
+            sample_size = min(n, nlist * TRAIN_POINTS_PER_LIST)
+            sample = vectors[np.sort(rng.choice(n, sample_size, replace=False))] if sample_size < n else vectors
+            index.train(sample)
         # IVF keeps ids in its lists (and can remove them), so it needs no id map.
         index.add_with_ids(vectors, np.arange(n, dtype=np.int64))
-        dense = cls(index, replace(spec, ivf_nlist=nlist))
+        dense = cls(index, replace(spec, ivf_nlist=nlist, ivf_nprobe=min(spec.ivf_nprobe, nlist)))
         dense._apply_search_params()
         return dense
 
@@ -118,3 +126,33 @@ class DenseIndex:
             return self.index.search(queries, k)
         finally:
             faiss.omp_set_num_threads(threads)
+
+
+def reuses_lists(old: DenseIndexSpec, wanted: DenseIndexSpec, retrain_ratio: float) -> bool:
+    """Whether a new index of the ``wanted`` size keeps the trained lists of an ``old`` one.
+
+    IVF lists are a trained model of the vector space (k-means on a sample): retraining them
+    for every build would make two snapshots of nearly the same vectors search differently
+    (a derived build and a full rebuild of one store would not answer alike). They are kept
+    until the list count the collection's size calls for moves by ``retrain_ratio``."""
+    grown = wanted.ivf_nlist / max(old.ivf_nlist, 1)
+    return old.kind == wanted.kind == "ivf_sq8" and 1 / retrain_ratio <= grown <= retrain_ratio
+
+
+def sort_lists_by_id(index: faiss.Index) -> None:
+    """Reorder each inverted list by id, in place: the layout of an index whose vectors were
+    added in id order, so an index updated by removals and additions scans (and breaks ties)
+    exactly like one built afresh with the same lists."""
+    invlists = faiss.extract_index_ivf(index).invlists
+    code_size = invlists.code_size
+    for list_no in range(invlists.nlist):
+        size = invlists.list_size(list_no)
+        if size < 2:
+            continue
+        ids = faiss.rev_swig_ptr(invlists.get_ids(list_no), size)  # views of the list's memory
+        if np.all(ids[1:] > ids[:-1]):
+            continue
+        codes = faiss.rev_swig_ptr(invlists.get_codes(list_no), size * code_size).reshape(size, code_size)
+        order = np.argsort(ids, kind="stable")
+        ids[:] = ids[order]
+        codes[:] = codes[order]

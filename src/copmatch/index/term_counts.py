@@ -21,7 +21,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -43,27 +42,114 @@ def stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
+#: Bytes that are word characters (``\\w``) in ASCII text; every other byte becomes a space.
+_ASCII_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_ASCII_SPLIT = bytes(b if b in _ASCII_WORD else 0x20 for b in range(256))
+SPACE = 0x20
+#: Non-ASCII characters common in English text that are not word characters (tests check it).
+_PUNCTUATION = "\u2019\u2018\u201c\u201d\u2013\u2014\u2026\u2022\u00b0\u00a3\u20ac\u00b7\u00ab\u00bb\u00d7\u00a0"
+#: Two odd 64-bit multipliers: each word is keyed by two polynomial hashes and its length.
+_HASH_BASES = (0x100000001B3, 0x9E3779B97F4A7C15)
+
+
+def _word_bytes(text: str) -> bytes:
+    """``text`` lowercased as UTF-8 in which the runs of non-space bytes are its runs of word
+    characters (runs of one character included: the caller drops them). ASCII text (most of
+    it) is split by a byte table, 3x faster than the regex, which the rest goes through."""
+    text = text.lower()
+    if not text.isascii():
+        # Most non-ASCII text holds only typographic punctuation (none of it a word character):
+        # spaced out, the text takes the fast path too.
+        for mark in _PUNCTUATION:
+            if mark in text:
+                text = text.replace(mark, " ")
+        if not text.isascii():
+            return " ".join(TOKEN_PATTERN.findall(text)).encode()
+    return text.encode().translate(_ASCII_SPLIT)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """Every word of a chunk of texts: its row, and its code among the chunk's distinct words
+    (codes numbered in order of first occurrence), and those distinct words."""
+
+    rows: np.ndarray  # (n_words,) int64
+    codes: np.ndarray  # (n_words,) int64
+    distinct: list[str]
+
+
+def _split_words(texts: Sequence[str]) -> _Words:
+    """The words of ``texts`` without a Python object per occurrence: the texts' word bytes are
+    joined into one buffer, each word keyed by numpy (two 64-bit polynomial hashes summed with
+    ``reduceat``), keys factorised by pandas; only distinct words are decoded. A key shared by
+    two different words is detected (second hash or length differs) and the chunk is then
+    factorised from the words themselves, so the result is always exact."""
+    import pandas as pd  # the build side only: queries never tokenise a corpus
+
+    parts = [_word_bytes(text) for text in texts]
+    buffer = b" ".join(parts)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    word = data != SPACE
+    edge = np.diff(word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    text_starts = np.cumsum([0] + [len(part) + 1 for part in parts[:-1]], dtype=np.int64)
+    rows = np.searchsorted(text_starts, starts, side="right") - 1
+    lengths = ends - starts
+    # Keys over the word bytes alone: each word is then one run starting at a known offset.
+    packed = data[word].astype(np.uint64)
+    offsets = np.cumsum(lengths) - lengths
+    position = np.arange(len(packed)) - np.repeat(offsets, lengths)
+    keys = []
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64, on purpose
+        for base in _HASH_BASES:
+            powers = np.cumprod(np.full(int(lengths.max(initial=1)), base, dtype=np.uint64), dtype=np.uint64)
+            powers = np.concatenate(([np.uint64(1)], powers[:-1]))
+            keys.append(np.add.reduceat(packed * powers[position], offsets) if len(offsets) else packed)
+    long = lengths >= 2  # \w\w+: a single character is no word
+    rows, starts, ends, lengths = rows[long], starts[long], ends[long], lengths[long]
+    first_key, second_key = keys[0][long], keys[1][long]
+    codes, _ = pd.factorize(first_key)
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)  # first occurrences
+    if not (np.array_equal(second_key[first][codes], second_key) and np.array_equal(lengths[first][codes], lengths)):
+        words = np.array([buffer[a:b] for a, b in zip(starts.tolist(), ends.tolist())], dtype=object)
+        codes, _ = pd.factorize(words)
+        first = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
+    distinct = [buffer[a:b].decode() for a, b in zip(starts[first].tolist(), ends[first].tolist())]
+    return _Words(rows.astype(np.int64), codes.astype(np.int64), distinct)
+
+
 class Tokeniser:
-    """Texts -> term ids, growing a vocabulary; stems each distinct word once."""
+    """Texts -> term ids, growing a vocabulary; stems each distinct word once.
+
+    Vectorised (``_split_words``): only the distinct words of a chunk are looked up in Python
+    (stopwords, stems, term ids). Term ids are given in order of first occurrence, as a
+    token-by-token loop would, so the vocabulary is the same."""
 
     def __init__(self, vocab: dict[str, int] | None = None) -> None:
         self.vocab: dict[str, int] = dict(vocab or {})
         self._stop = stopwords()
-        self._split = TOKEN_PATTERN.findall
         self._stems: dict[str, str] = {}
 
     def term_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(row, term) of every token occurrence, rows 0..len(texts)-1 in order."""
-        words = [[w for w in self._split(text.lower()) if w not in self._stop] for text in texts]
-        unseen = list({w for row in words for w in row if w not in self._stems})
+        words = _split_words(texts)
+        terms = self._terms(words.distinct)[words.codes]
+        kept = terms >= 0
+        rows, terms = words.rows[kept], terms[kept]
+        empty_rows = np.flatnonzero(np.bincount(rows, minlength=len(texts)) == 0)
+        if len(empty_rows):  # a text with no term gets EMPTY_TOKEN (after the chunk's words)
+            empty = self.vocab.setdefault(EMPTY_TOKEN, len(self.vocab))
+            at = np.searchsorted(rows, empty_rows)
+            rows, terms = np.insert(rows, at, empty_rows), np.insert(terms, at, empty)
+        return rows, terms
+
+    def _terms(self, distinct: list[str]) -> np.ndarray:
+        """(n_distinct,) term id of each distinct word (first occurrences in order), -1 for a stopword."""
+        unseen = [w for w in distinct if w not in self._stems]
         self._stems.update(zip(unseen, _STEMMER.stemWords(unseen)))
-        stems, vocab = self._stems, self.vocab
-        ids = [[vocab.setdefault(stems[w], len(vocab)) for w in row] for row in words]
-        empty = vocab.setdefault(EMPTY_TOKEN, len(vocab)) if any(not row for row in ids) else -1
-        ids = [row or [empty] for row in ids]
-        lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
-        terms = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-        return np.repeat(np.arange(len(ids), dtype=np.int64), lengths), terms
+        stems, vocab, stop = self._stems, self.vocab, self._stop
+        ids = [-1 if w in stop else vocab.setdefault(stems[w], len(vocab)) for w in distinct]
+        return np.array(ids, dtype=np.int64)
 
 
 @dataclass

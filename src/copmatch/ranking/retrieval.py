@@ -185,11 +185,16 @@ class Searcher:
             cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
         return PassageCandidates(ids, cos, bm25_all[ids])
 
+    @cached_property
+    def newest_day(self) -> float:
+        """The snapshot's "now" (ranking/asof.newest_day), computed once: a pass over every document."""
+        return newest_day(self.corpus)
+
     def member_facts(self, settings: Settings) -> MemberFacts:
         """The members' query-independent features as of this snapshot (computed once per
         settings, then kept: per query they would cost a pass over every contribution)."""
         if settings not in self._member_facts:
-            self._member_facts[settings] = member_facts(self.corpus, newest_day(self.corpus), settings)
+            self._member_facts[settings] = member_facts(self.corpus, self.newest_day, settings)
         return self._member_facts[settings]
 
     def content_background(self, settings: Settings) -> ContentBackground:

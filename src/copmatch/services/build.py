@@ -141,6 +141,8 @@ def _build(
     progress: Progress,
     chunk: ChunkDocuments,
 ) -> BuildReport:
+    from copmatch.services.incremental import trained_lists
+
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with snapshot_in_progress(store, snapshots, settings) as (version, building):
@@ -185,7 +187,9 @@ def _build(
 
         tick = time.perf_counter()
         dense_spec = _dense_spec(len(passages), settings)
-        dense = DenseIndex.build(passage_vectors, dense_spec)
+        # The current snapshot's IVF lists, while they fit (a derived build keeps them too).
+        trained = trained_lists(snapshots, embedder, settings, len(passages))
+        dense = DenseIndex.build(passage_vectors, dense_spec, trained)
         dense_spec = dense.spec
         dense.save(building / PASSAGES_FAISS)
         del dense

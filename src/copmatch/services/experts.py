@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from copmatch.errors import InvalidQueryError
-from copmatch.ranking.asof import newest_day
 from copmatch.ranking.content import content_scores
 from copmatch.ranking.features import QueryMatch, document_maxima, member_features
 from copmatch.ranking.learned import LearnedRanker
@@ -24,6 +23,7 @@ from copmatch.ranking.scores import (
     profile_relevance,
 )
 from copmatch.ranking.snippets import focused_snippet
+from copmatch.ranking.threads import one_blas_thread
 from copmatch.settings import Settings
 
 
@@ -161,7 +161,7 @@ def score_members(
     evidence = aggregate_members(hits, corpus, settings, priors.recency)
     profile = profile_relevance(retrieved.profile_cos, retrieved.profile_bm25, settings)
     match = QueryMatch(found.ids, found.cos, found.bm25, retrieved.profile_cos, retrieved.profile_bm25)
-    features = member_features(corpus, match, newest_day(corpus), settings, searcher.member_facts(settings))
+    features = member_features(corpus, match, searcher.newest_day, settings, searcher.member_facts(settings))
     if ranker is not None:
         final = ranker.probability(features.values)
     elif searcher.content_only:
@@ -183,6 +183,7 @@ def rank_experts(
     """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``."""
     corpus = searcher.corpus
     candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
+    one_blas_thread()  # a query's products are small (ranking/threads.py)
     found = retrieve(searcher, query.text, query_vector, settings, candidate_rows)
     scored = score_members(searcher, found, priors, settings, searcher.ranker)
     scores = scored.final
@@ -203,11 +204,29 @@ def _experts_then_closest(rows: np.ndarray, scored: MemberScores, limit: int, th
     """Members with evidence best score first; then, to fill ``limit``, the closest without (best knows first).
 
     A member with no matching evidence is never ranked above one with it: being active is not knowing."""
-    evident = rows[scored.knows[rows] >= threshold]
-    evident = evident[np.argsort(-scored.final[evident], kind="stable")][:limit]
-    rest = rows[scored.knows[rows] < threshold]
-    rest = rest[np.lexsort((-scored.final[rest], -scored.knows[rest]))][: limit - len(evident)]
+    knows, final = scored.knows[rows], scored.final[rows]
+    has = knows >= threshold
+    evident, evident_final = rows[has], final[has]
+    keep = _could_be_among_best(evident_final, limit)
+    evident, evident_final = evident[keep], evident_final[keep]
+    evident = evident[np.argsort(-evident_final, kind="stable")][:limit]
+    rest, rest_knows, rest_final = rows[~has], knows[~has], final[~has]
+    wanted = limit - len(evident)
+    keep = _could_be_among_best(rest_knows, wanted)
+    rest, rest_knows, rest_final = rest[keep], rest_knows[keep], rest_final[keep]
+    rest = rest[np.lexsort((-rest_final, -rest_knows))][: max(wanted, 0)]
     return np.concatenate([evident, rest]).astype(np.int64)
+
+
+def _could_be_among_best(values: np.ndarray, k: int) -> np.ndarray | slice:
+    """Which of ``values`` a stable sort, largest first, could place in its first ``k``: those
+    at least the k-th largest (ties included), in their order. Sorting only them gives the same
+    first ``k`` as sorting all (every member of a large community is scored, few are shown)."""
+    if k <= 0:
+        return np.zeros(len(values), dtype=bool)
+    if len(values) <= k or not np.all(np.isfinite(values)):
+        return slice(None)
+    return values >= np.partition(values, len(values) - k)[len(values) - k]
 
 
 def _candidate_rows(searcher: Searcher, candidates: Collection[str] | None, query_id: str | None) -> np.ndarray | None:

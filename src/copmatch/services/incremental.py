@@ -10,8 +10,9 @@ write (documents by id, passages in document order), and queries answer the same
 
 - passage vectors and texts: copied in runs of unchanged rows, new rows in between;
 - dense index: flat indexes are rebuilt (a copy at that size); an IVF index keeps its trained
-  lists, drops removed ids, renumbers the rest in place and adds the new vectors (retrained
-  only when the collection outgrew it by ``ivf_retrain_ratio``);
+  lists, drops removed ids, renumbers the rest in place, adds the new vectors and sorts each
+  list by id (retrained only when the collection outgrew it by ``ivf_retrain_ratio``; a full
+  build keeps the current lists by the same rule, so both lay out the same index);
 - BM25: term counts carried over, new text tokenised, every score recomputed (index/term_counts.py);
 - corpus arrays and contributions: merged; members and profiles: re-read (they are few),
   encoding only profiles whose text changed.
@@ -22,7 +23,7 @@ The result is complete, checked for consistency and committed atomically like a 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -32,7 +33,7 @@ from copmatch.embedding.cache import EmbeddingCache, encode_cached, text_hash
 from copmatch.embedding.chunking import Passage
 from copmatch.embedding.encoder import Encoder
 from copmatch.errors import CopmatchError, IndexCorruptError
-from copmatch.index.dense import DenseIndex, DenseIndexSpec
+from copmatch.index.dense import DenseIndex, DenseIndexSpec, reuses_lists, sort_lists_by_id
 from copmatch.index.integrity import problems
 from copmatch.index.snapshot import (
     BM25_DIR,
@@ -361,12 +362,7 @@ def _write_dense(
 ) -> DenseIndexSpec:
     old_spec = DenseIndexSpec(**previous.manifest["dense"]["passages"])
     wanted = _dense_spec(rows.size, settings)
-    grown = wanted.ivf_nlist / max(old_spec.ivf_nlist, 1)
-    keeps_lists = (
-        old_spec.kind == wanted.kind == "ivf_sq8"
-        and 1 / settings.ivf_retrain_ratio <= grown <= settings.ivf_retrain_ratio
-    )
-    if not keeps_lists:
+    if not reuses_lists(old_spec, wanted, settings.ivf_retrain_ratio):
         # Flat: adding every vector again is a copy. A collection that outgrew its IVF lists
         # (or crossed exact_index_max) is trained afresh.
         vectors = np.load(building / PASSAGE_VECTORS, mmap_mode="r")
@@ -376,12 +372,33 @@ def _write_dense(
     index = faiss.read_index(str(old_path / PASSAGES_FAISS))
     update_ivf(index, rows.old_to_new, rows.added_new, new_vectors)
     faiss.write_index(index, str(building / PASSAGES_FAISS))
-    return old_spec
+    return replace(old_spec, ivf_nprobe=min(wanted.ivf_nprobe, old_spec.ivf_nlist))
+
+
+def trained_lists(snapshots: SnapshotDir, embedder: Encoder, settings: Settings, n_vectors: int) -> faiss.Index | None:
+    """The current snapshot's IVF index, for a full build of ``n_vectors`` to reuse its trained
+    lists (``reuses_lists``): a full rebuild then searches exactly as a derived build of the
+    same store. None when there is no such snapshot, it was encoded otherwise, or it is unreadable."""
+    version = snapshots.current_version()
+    wanted = _dense_spec(n_vectors, settings)
+    if version is None or wanted.kind != "ivf_sq8":
+        return None
+    path = snapshots.snapshots / version
+    try:
+        manifest = read_manifest(path)
+        old_spec = DenseIndexSpec(**manifest["dense"]["passages"])
+        if manifest.get("encoder") != embedder.identity.to_dict() or manifest.get("model_id") != settings.model_id:
+            return None
+        if not reuses_lists(old_spec, wanted, settings.ivf_retrain_ratio):
+            return None
+        return faiss.read_index(str(path / PASSAGES_FAISS))
+    except (CopmatchError, OSError, KeyError, TypeError, RuntimeError):
+        return None  # a damaged snapshot is no base: train afresh
 
 
 def update_ivf(index: faiss.Index, old_to_new: np.ndarray, added_ids: np.ndarray, added: np.ndarray) -> None:
-    """Remove dropped ids, renumber the kept ones in place (the map keeps their order, so every
-    list stays sorted by id), then add the new vectors under their ids."""
+    """Remove dropped ids, renumber the kept ones in place (the map keeps their order), add the
+    new vectors under their ids, and sort each list by id."""
     removed = np.flatnonzero(old_to_new < 0).astype(np.int64)
     if len(removed):
         index.remove_ids(faiss.IDSelectorBatch(len(removed), faiss.swig_ptr(removed)))
@@ -393,6 +410,8 @@ def update_ivf(index: faiss.Index, old_to_new: np.ndarray, added_ids: np.ndarray
             ids[:] = old_to_new[ids]
     if len(added_ids):
         index.add_with_ids(np.ascontiguousarray(added, dtype=np.float32), added_ids.astype(np.int64))
+    # New ids fall between kept ones: each list in id order again, as a full build lays it out.
+    sort_lists_by_id(index)
 
 
 # --- members and profiles ---------------------------------------------------------------------
