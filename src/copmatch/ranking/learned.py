@@ -16,6 +16,7 @@ depends only on the (absolute) features. So one member's scores compare across q
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,14 +183,19 @@ def fit_linear(train: TrainingSet, settings: Settings, features: tuple[str, ...]
     return Linear(columns, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
 
 
-def ranking_pairs(labels: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (better, worse) of every within-question pair whose labels differ."""
-    better_parts, worse_parts = [], []
+def question_rows(group: np.ndarray) -> Iterator[np.ndarray]:
+    """Each question's row indices, in row order (a loop over questions, not over the corpus)."""
     order = np.argsort(group, kind="stable")
     g = group[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=np.int64)
     for start, end in zip(starts.tolist(), np.r_[starts[1:], len(g)].tolist()):
-        rows = order[start:end]  # one question's rows: a loop over questions, not over the corpus
+        yield order[start:end]
+
+
+def ranking_pairs(labels: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (better, worse) of every within-question pair whose labels differ."""
+    better_parts, worse_parts = [], []
+    for rows in question_rows(group):
         lab = labels[rows]
         hi, lo = np.nonzero(lab[:, None] > lab[None, :])
         better_parts.append(rows[hi])
@@ -209,11 +215,7 @@ def bounded_rows(train: TrainingSet, negatives: int, hard_share: float, seed: in
     rng = np.random.default_rng(seed)
     n_hard = int(round(negatives * hard_share))
     keep = [np.flatnonzero(train.labels > 0)]
-    order = np.argsort(train.group, kind="stable")
-    g = train.group[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    for start, end in zip(starts.tolist(), np.r_[starts[1:], len(g)].tolist()):
-        rows = order[start:end]
+    for rows in question_rows(train.group):
         others = rows[train.labels[rows] == 0]
         if len(others) <= negatives:
             keep.append(others)
