@@ -11,6 +11,7 @@ Pure numpy, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,19 +69,80 @@ class QueryMatch:
     profile_bm25: np.ndarray  # (n_members,)
 
 
-@dataclass(frozen=True)
 class MemberFeatures:
-    values: np.ndarray  # (n_members, n_features) float32, columns in FEATURES order
-    default_score: np.ndarray  # (n_members,) the default formula's final score
-    knows: np.ndarray  # (n_members,) topical evidence in [0, 1]: best matching offered document or profile
-    active: np.ndarray  # (n_members,) the activity prior in (0, 1)
-    # The default formula's parts, kept so a query's scoring and evidence read them instead
-    # of computing them again (at a million passages that was ~40% of a warm query).
-    hits: DocumentHits
-    evidence: MemberEvidence
-    profile: np.ndarray  # (n_members,) profile relevance
-    doc_cos: np.ndarray  # (n_docs,) best passage cosine of each document, -1 when none matched
-    doc_bm25: np.ndarray  # (n_docs,) best passage BM25 of each document
+    """Every member's features for one query (``member_features``).
+
+    The default formula's parts (its score, the evidence, knows/active) are computed at once:
+    every query needs them. The feature matrix of the learned ranker and the per-document
+    maxima are computed when first read, since the default formula, which serves most
+    communities, needs neither (at a million passages they were most of a warm query's ranking).
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        match: QueryMatch,
+        facts: MemberFacts,
+        default_score: np.ndarray,
+        hits: DocumentHits,
+        evidence: MemberEvidence,
+        profile: np.ndarray,
+        matched: _Contributions,
+        doc_relevance: np.ndarray,
+        settings: Settings,
+    ) -> None:
+        self._corpus, self._match, self._facts, self._matched = corpus, match, facts, matched
+        self._doc_relevance = doc_relevance
+        n = corpus.n_members
+        self.default_score = default_score  # (n_members,) the default formula's final score
+        self.hits = hits
+        self.evidence = evidence
+        self.profile = profile  # (n_members,) profile relevance
+        self.offered, self.asked = _best_per_member(matched, n, doc_relevance)
+        # What the member says about themselves counts as evidence like one of their documents
+        # would (rare specialities in a bio match by BM25 as much as by meaning).
+        #: (n_members,) topical evidence in [0, 1]: best matching offered document or profile
+        self.knows = np.maximum(self.offered, passage_relevance(match.profile_cos, match.profile_bm25, settings))
+        self.active = facts.priors.prior  # (n_members,) the activity prior in (0, 1)
+
+    @cached_property
+    def doc_maxima(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_docs,) best passage cosine (-1 when none matched) and best BM25 of each document."""
+        return document_maxima(self._corpus, self._match)
+
+    @property
+    def doc_cos(self) -> np.ndarray:
+        return self.doc_maxima[0]
+
+    @property
+    def doc_bm25(self) -> np.ndarray:
+        return self.doc_maxima[1]
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """(n_members, n_features) float32, columns in FEATURES order."""
+        n, matched, doc_cos, doc_bm25 = self._corpus.n_members, self._matched, self.doc_cos, self.doc_bm25
+        best_cos, _ = _best_per_member(matched, n, doc_cos, empty=-1.0)
+        best_bm25, _ = _best_per_member(matched, n, doc_bm25)
+        summed_cos = _sum_offered(matched, n, np.maximum(doc_cos - SUM_COSINE_FLOOR, 0.0))
+        summed_bm25 = _sum_offered(matched, n, doc_bm25)
+        matching = _sum_offered(matched, n, (self._doc_relevance >= MATCHING_RELEVANCE).astype(np.float64))
+        columns = {
+            "log default score": np.log(self.default_score),
+            "log content": np.log1p(10.0 * self.evidence.scores),
+            "log prior": np.log(self._facts.priors.prior),
+            "best offered relevance": self.offered,
+            "best offered cosine": best_cos,
+            "best offered bm25": np.log1p(best_bm25),
+            "top3 mean cosine": _top_mean(matched, n, doc_cos, 3),
+            "best asked relevance": self.asked,
+            "profile relevance": self.profile,
+            "summed offered cosine": np.log1p(10.0 * summed_cos),
+            "summed offered bm25": np.log1p(summed_bm25),
+            "offered documents matching": np.log1p(matching),
+            **self._facts.activity,
+        }
+        return np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, FEATURES.index(name)]
@@ -122,7 +184,6 @@ def member_features(
     """Every member's features for one query on ``corpus`` (a snapshot, or a past view of one).
 
     ``facts``: the query-independent part, when the caller keeps it (``member_facts``)."""
-    n = corpus.n_members
     facts = facts if facts is not None else member_facts(corpus, now, settings)
     priors = facts.priors
     relevance = passage_relevance(match.cos, match.bm25, settings)
@@ -130,39 +191,12 @@ def member_features(
     evidence = aggregate_members(hits, corpus, settings, priors.recency)
     profile = profile_relevance(match.profile_cos, match.profile_bm25, settings)
     default = blend(evidence.scores, profile, priors, settings)
-
-    doc_cos, doc_bm25 = document_maxima(corpus, match)
     # Only contributions to matched documents can move a member off the empty value of a
     # topical feature, so only those are read: a query costs what it matched, not the corpus.
     touched = np.unique(corpus.passage_doc[match.passages]).astype(np.int64)
     matched = _Contributions.of(corpus, corpus.contributions_of_docs(touched))
     doc_relevance = doc_value(corpus, hits.docs, hits.relevance)
-    offered, asked = _best_per_member(matched, n, doc_relevance)
-    best_cos, _ = _best_per_member(matched, n, doc_cos, empty=-1.0)
-    best_bm25, _ = _best_per_member(matched, n, doc_bm25)
-    summed_cos = _sum_offered(matched, n, np.maximum(doc_cos - SUM_COSINE_FLOOR, 0.0))
-    summed_bm25 = _sum_offered(matched, n, doc_bm25)
-    matching = _sum_offered(matched, n, (doc_relevance >= MATCHING_RELEVANCE).astype(np.float64))
-    columns = {
-        "log default score": np.log(default),
-        "log content": np.log1p(10.0 * evidence.scores),
-        "log prior": np.log(priors.prior),
-        "best offered relevance": offered,
-        "best offered cosine": best_cos,
-        "best offered bm25": np.log1p(best_bm25),
-        "top3 mean cosine": _top_mean(matched, n, doc_cos, 3),
-        "best asked relevance": asked,
-        "profile relevance": profile,
-        "summed offered cosine": np.log1p(10.0 * summed_cos),
-        "summed offered bm25": np.log1p(summed_bm25),
-        "offered documents matching": np.log1p(matching),
-        **facts.activity,
-    }
-    values = np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
-    # What the member says about themselves counts as evidence like one of their documents
-    # would (rare specialities in a bio match by BM25 as much as by meaning).
-    knows = np.maximum(offered, passage_relevance(match.profile_cos, match.profile_bm25, settings))
-    return MemberFeatures(values, default, knows, priors.prior, hits, evidence, profile, doc_cos, doc_bm25)
+    return MemberFeatures(corpus, match, facts, default, hits, evidence, profile, matched, doc_relevance, settings)
 
 
 def document_maxima(corpus: Corpus, match: QueryMatch) -> tuple[np.ndarray, np.ndarray]:
