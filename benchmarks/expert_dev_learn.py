@@ -32,6 +32,7 @@ import numpy as np
 import typer
 
 from benchmarks.expert_dev import ALL_DUMPS, parse_window, sets_path, window_name
+from benchmarks.lib.expert_prior import with_prior
 from benchmarks.lib.results import RESULTS_JSONL, record
 from benchmarks.lib.stats import paired_difference
 from copmatch import Settings
@@ -120,10 +121,19 @@ for _label, _choices in _CHOICES.items():
         VARIANTS[f"choose {_label}, z={_z}"] = BEST | {"learned_choices": _choices, "learned_switch_z": _z}
 
 
-def load(dump: str, share: float, until: float, horizon: float) -> dict:
+def load_saved(dump: str, share: float, until: float, horizon: float) -> dict:
+    """A window's sets as expert_dev.py saved them (the default formula of SAVED_PRIOR)."""
     with sets_path(dump, share, until).open("rb") as handle:
         sets = pickle.load(handle)
     return {"train": sets["blocked"][horizon], "evaluation": sets["evaluation"], "baselines": sets.get("baselines")}
+
+
+def load(dump: str, share: float, until: float, horizon: float) -> dict:
+    """A window's sets with the default formula of today's settings (the prior re-made from the
+    saved columns: benchmarks/lib/expert_prior.py), so the "defaults" rows follow settings.py."""
+    sets = load_saved(dump, share, until, horizon)
+    today = Settings()
+    return sets | {key: with_prior(sets[key], today) for key in ("train", "evaluation")}
 
 
 def recorded_baselines() -> dict[str, dict[str, float]]:
