@@ -173,14 +173,17 @@ class Community:
         export_encoder: bool | None = None,
         full: bool = False,
         ray_address: str | None = None,
+        retrain: bool = False,
     ) -> BuildReport:
         """Build a snapshot (and learn the community's ranker) from the store and switch to it.
 
         Derived from the previous snapshot unless ``full`` (only new, changed and deleted
-        documents are re-chunked and encoded). ``export_encoder``: first export the fp32 ONNX
-        encoder when the data dir has none, so every query after the build runs without torch
-        (default: yes, unless an encoder was given). ``ray_address``: chunk and encode on a Ray
-        cluster ("auto": the cluster this machine belongs to, or a local one; needs copmatch[ray])."""
+        documents are re-chunked and encoded). Trained models (IVF lists, the learned ranker) are
+        kept while they fit the data; ``retrain`` trains them afresh in a full build.
+        ``export_encoder``: first export the fp32 ONNX encoder when the data dir has none, so
+        every query after the build runs without torch (default: yes, unless an encoder was
+        given). ``ray_address``: chunk and encode on a Ray cluster ("auto": the cluster this
+        machine belongs to, or a local one; needs copmatch[ray])."""
         if export_encoder is None:
             export_encoder = not self._embedder_given and self.settings.encoder_variant == "fp32"
         if export_encoder and self.ensure_encoder_exported() is not None:
@@ -201,6 +204,7 @@ class Community:
                 progress,
                 full=full,
                 chunk=chunk,
+                retrain=retrain,
             )
         finally:
             if pipeline is not None:

@@ -156,6 +156,11 @@ class Settings:
         "Passages a training question is matched against at most: its closest by cosine and by BM25, half each "
         "(bounds build time on large communities; every development dump is below it, so there all count).",
     )
+    learned_refit_share: float = _setting(
+        0.05,
+        "A build keeps the current ranker while the answered past questions moved by less than this share of those "
+        "it was trained on (and no setting changed); index build --retrain refits it (services/ranker_cadence.py).",
+    )
     learned_validation_share: float = _setting(
         0.2, "Latest share of the training questions held out to validate the learned ranker against the default."
     )

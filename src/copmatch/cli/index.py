@@ -27,6 +27,14 @@ def index_build(
         bool,
         typer.Option("--full", help="Rebuild everything from the store instead of deriving from the last snapshot."),
     ] = False,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain",
+            help="A full build that also trains the IVF lists and the community's ranker afresh (else kept while "
+            "they fit the data: learned_refit_share, ivf_retrain_ratio).",
+        ),
+    ] = False,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -43,7 +51,7 @@ def index_build(
     encoded; the rest is carried over from it (--full rebuilds everything)."""
     community = open_community(Settings(encoder_variant=encoder))
     with render.progress_bars() as bars:
-        report = community.build_index(progress=bars, full=full, ray_address=ray)
+        report = community.build_index(progress=bars, full=full, ray_address=ray, retrain=retrain)
     if as_json:
         print_json({**asdict(report), "passages_per_s": report.passages_per_s})
         return
@@ -121,8 +129,10 @@ def describe_ranker(report: dict) -> str:
     valid = report.get("validation_ndcg10")
     if valid:
         held_out = report.get("validation_questions")
-        line += f" (trained on {report.get('questions')} past questions; held-out latest {held_out}: "
-        line += f"nDCG@10 learned {valid['learned']:.3f} vs default {valid['default formula']:.3f})"
+        scores = ", ".join(f"{name} {value:.3f}" for name, value in valid.items())
+        line += f" (trained on {report.get('questions')} past questions; held-out latest {held_out}: nDCG@10 {scores})"
+    if report.get("why_kept"):
+        line += f"; {report['why_kept']}"
     return line
 
 

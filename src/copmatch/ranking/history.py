@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from copmatch.index.dense import DenseIndex
 from copmatch.index.sparse import SparseIndex
 from copmatch.ranking.asof import corpus_as_of, passages_before
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, Corpus
@@ -105,6 +106,46 @@ class TrainingSet:
         )
 
 
+class NegativeSample:
+    """Which rows of one question a fit keeps: every answerer and at most ``negatives``
+    non-answerers, the hardest ``hard_share`` of them by the default formula's score, the rest
+    a seeded random sample of the others (``negatives`` <= 0 keeps every row).
+
+    One generator is drawn from question after question, so bounding the rows while the set
+    is built (a million-passage build cannot hold every candidate of every question) keeps
+    exactly the rows ``ranking.learned.bounded_rows`` keeps of the whole set."""
+
+    def __init__(self, negatives: int, hard_share: float, seed: int) -> None:
+        self.negatives = negatives
+        self.n_hard = int(round(negatives * hard_share))
+        self._rng = np.random.default_rng(seed)
+
+    def keep(self, labels: np.ndarray, default: np.ndarray) -> np.ndarray:
+        """Sorted positions to keep among one question's rows (``labels``, ``default`` scores)."""
+        if self.negatives <= 0:
+            return np.arange(len(labels))
+        others = np.flatnonzero(labels == 0)
+        if len(others) <= self.negatives:
+            return np.arange(len(labels))
+        by_default = others[np.argsort(-default[others], kind="stable")]
+        hard, rest = by_default[: self.n_hard], by_default[self.n_hard :]
+        drawn = self._rng.choice(rest, size=self.negatives - self.n_hard, replace=False)
+        return np.sort(np.concatenate([np.flatnonzero(labels > 0), hard, drawn]))
+
+
+def answerable(corpus: Corpus, questions: Sequence[PastQuestion], moments: Sequence[float]) -> list[int]:
+    """Indices of the questions a ranker can learn from: someone who answered had posted
+    before the question's moment (and is not its asker). The others are skipped by
+    ``training_set`` anyway; knowing them first lets a build split and bound before it
+    computes any feature."""
+    poster_days = _first_post_day(corpus)
+    return [
+        i
+        for i, (question, moment) in enumerate(zip(questions, moments))
+        if any(poster_days[a] < moment and a != question.asker for a in question.answerers)
+    ]
+
+
 def closest_passages(before: np.ndarray, cos: np.ndarray, bm25: np.ndarray, limit: int) -> np.ndarray:
     """Sorted ids of the passages a training question is matched against: every passage that
     existed before it, or, past ``limit`` of them, its ``limit // 2`` closest by cosine and by
@@ -130,20 +171,34 @@ def training_set(
     profile_sparse: SparseIndex,
     settings: Settings,
     as_of: Sequence[float] | None = None,
+    *,
+    dense: DenseIndex | None = None,
+    sample: NegativeSample | None = None,
+    sampled_questions: int = 0,
 ) -> TrainingSet:
     """Features and labels of every candidate of every past question, each as of its question.
 
     ``as_of``: per question, the moment its features describe (default: the moment it was
     asked). An earlier moment trains for what serving sees: questions keep arriving for a
     while after the build that answers them.
+
+    ``dense``: the snapshot's index; past ``learned_training_passages`` passages a question's
+    closest by cosine are searched in it for all questions at once (as serving searches),
+    instead of a scan of every vector per question. ``sample``: the rows of the first
+    ``sampled_questions`` questions kept are bounded as they are made (``NegativeSample``);
+    the later ones (a build's held-out slice, ranked in full) keep every candidate.
     """
     blocks: list[tuple[np.ndarray, ...]] = []
     kept: list[PastQuestion] = []
     vectors = np.asarray(passage_vectors)
     poster_days = _first_post_day(corpus)
     moments = [q.day for q in questions] if as_of is None else list(as_of)
+    limit = settings.learned_training_passages
+    searched = (
+        _dense_hits(dense, corpus, windows, moments, limit) if dense is not None and corpus.n_passages > limit else None
+    )
     as_of_views: dict[float, tuple[Corpus, np.ndarray, MemberFacts]] = {}  # the latest moment's only
-    for question, text, window, moment in zip(questions, texts, windows, moments):
+    for number, (question, text, window, moment) in enumerate(zip(questions, texts, windows, moments)):
         # Candidates: members who had posted before the moment, except the asker.
         candidates = np.flatnonzero(poster_days < moment)
         candidates = candidates[candidates != question.asker]
@@ -159,17 +214,25 @@ def training_set(
             view = corpus_as_of(corpus, moment)
             as_of_views = {moment: (view, passages_before(corpus, moment), member_facts(view, moment, settings))}
         view, before, facts = as_of_views[moment]
-        cos = query_cosines(window, vectors, settings.query_window_combination)
         bm25 = sparse.scores_among(text, before)
-        present = closest_passages(before, cos, bm25, settings.learned_training_passages)
+        if searched is not None:
+            # Past the limit (a large community) the searched passages, or all that existed then.
+            present = _searched_passages(searched[number], before, bm25, limit)
+            cos = query_cosines(window, np.asarray(vectors[present]), settings.query_window_combination)
+        else:
+            cos_all = query_cosines(window, vectors, settings.query_window_combination)
+            present = closest_passages(before, cos_all, bm25, limit)
+            cos = cos_all[present]
         match = QueryMatch(
             passages=present,
-            cos=cos[present],
+            cos=cos,
             bm25=bm25[present],
             profile_cos=query_cosines(window, profile_vectors, settings.query_window_combination),
             profile_bm25=profile_sparse.scores(text),
         )
         found = member_features(view, match, moment, settings, facts)
+        if sample is not None and number < sampled_questions:
+            candidates = candidates[sample.keep(labels[candidates], found.default_score[candidates])]
         group = np.full(len(candidates), len(kept))
         blocks.append(
             (found.values[candidates], labels[candidates], group, found.default_score[candidates], candidates)
@@ -180,6 +243,37 @@ def training_set(
         return TrainingSet(np.zeros((0, len(FEATURES)), np.float32), empty, empty.astype(int), empty, empty, [])
     features, labels, group, default, members = (np.concatenate(parts) for parts in zip(*blocks))
     return TrainingSet(features, labels, group, default, members, kept)
+
+
+def _dense_hits(
+    dense: DenseIndex, corpus: Corpus, windows: Sequence[np.ndarray], moments: Sequence[float], limit: int
+) -> list[np.ndarray]:
+    """Per question, (n_windows, k) ids of its windows' nearest passages, nearest first, in one batched search
+    (FAISS spreads it over the cores): enough that ``limit // 2`` of them existed at the
+    question's moment however many came after it (the scan's cosine half, on an exact index)."""
+    passage_days = np.sort(corpus.doc_days[corpus.passage_doc])  # undated (NaN) sort last: never "after"
+    dated = int(np.isfinite(passage_days).sum())
+    after = dated - np.searchsorted(passage_days[:dated], np.asarray(moments, dtype=np.float64), side="left")
+    k = int(min(corpus.n_passages, max(limit // 2, 1) + (after.max() if len(after) else 0)))
+    flat = np.concatenate([np.atleast_2d(w) for w in windows]).astype(np.float32)
+    ids = dense.search(flat, k)[1]
+    bounds = np.cumsum([0, *(len(np.atleast_2d(w)) for w in windows)])
+    return [ids[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+
+def _searched_passages(hits: np.ndarray, before: np.ndarray, bm25: np.ndarray, limit: int) -> np.ndarray:
+    """Sorted ids of a question's passages: each window's ``limit // 2`` nearest that existed
+    before it (``hits``: (n_windows, k), nearest first), and its ``limit // 2`` best by BM25
+    (``closest_passages``, with the index doing the cosine half)."""
+    if before.sum() <= limit:
+        return np.flatnonzero(before)
+    half = max(limit // 2, 1)
+    existed = (hits >= 0) & before[np.maximum(hits, 0)]  # (n_windows, k)
+    hits = np.unique(hits[existed & (np.cumsum(existed, axis=1) <= half)])  # each window's nearest half
+    scored = np.flatnonzero(bm25 > 0)  # scores_among gives the passages of another moment 0
+    if len(scored) > half:
+        scored = scored[np.argpartition(-bm25[scored], half - 1)[:half]]
+    return np.union1d(hits, scored)
 
 
 def serving_moments(corpus: Corpus, questions: Sequence[PastQuestion], horizon_share: float) -> list[float]:

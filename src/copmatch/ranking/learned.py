@@ -25,7 +25,7 @@ import numpy as np
 
 from copmatch.errors import IndexMismatchError
 from copmatch.ranking.features import FEATURE_GROUPS, FEATURES
-from copmatch.ranking.history import TrainingSet
+from copmatch.ranking.history import NegativeSample, TrainingSet
 from copmatch.settings import Settings
 
 MODEL_FORMAT = 1
@@ -206,25 +206,17 @@ def ranking_pairs(labels: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np
 
 
 def bounded_rows(train: TrainingSet, negatives: int, hard_share: float, seed: int) -> TrainingSet:
-    """Per question every answerer and at most ``negatives`` non-answerers: the hardest
-    ``hard_share`` of them by the default formula's score, the rest a seeded random sample of
-    the others. Bounds a build's fitting cost (it grew with questions x members) and focuses
-    the fit on the members a query really has to separate. ``negatives`` <= 0 keeps every row."""
+    """Per question every answerer and at most ``negatives`` non-answerers (``NegativeSample``:
+    the hardest ``hard_share`` of them by the default formula's score, the rest seeded random).
+    Bounds a build's fitting cost (it grew with questions x members) and focuses the fit on the
+    members a query really has to separate. ``negatives`` <= 0 keeps every row."""
     if negatives <= 0 or not len(train.labels):
         return train
-    rng = np.random.default_rng(seed)
-    n_hard = int(round(negatives * hard_share))
-    keep = [np.flatnonzero(train.labels > 0)]
-    for rows in question_rows(train.group):
-        others = rows[train.labels[rows] == 0]
-        if len(others) <= negatives:
-            keep.append(others)
-            continue
-        by_default = others[np.argsort(-train.default[others], kind="stable")]
-        hard, rest = by_default[:n_hard], by_default[n_hard:]
-        keep.append(hard)
-        keep.append(rng.choice(rest, size=negatives - n_hard, replace=False))
-    rows = np.sort(np.concatenate(keep))
+    sample = NegativeSample(negatives, hard_share, seed)
+    rows = np.concatenate(
+        [rows[sample.keep(train.labels[rows], train.default[rows])] for rows in question_rows(train.group)]
+    )
+    rows = np.sort(rows)
     return TrainingSet(
         train.features[rows],
         train.labels[rows],

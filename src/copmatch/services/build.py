@@ -33,6 +33,8 @@ from copmatch.index.sparse import SparseIndex
 from copmatch.index.texts import write_texts
 from copmatch.progress import NullProgress, Progress
 from copmatch.ranking.corpus import build_corpus, display_titles
+from copmatch.ranking.history import past_questions
+from copmatch.services.ranker_cadence import kept_ranker, settings_fingerprint
 from copmatch.services.training import History, SnapshotArrays, build_training_set, learn_ranker
 from copmatch.settings import Settings
 from copmatch.store.store import Store
@@ -79,12 +81,15 @@ def build_index(
     progress: Progress | None = None,
     full: bool = False,
     chunk: ChunkDocuments | None = None,
+    retrain: bool = False,
 ) -> BuildReport:
     """Build a complete snapshot from the store and switch to it atomically.
 
     Derived from the previous snapshot when one compatible with these settings exists (only
     new, changed and deleted documents are re-chunked and encoded; services/incremental.py),
     unless ``full``. ``chunk`` replaces the local chunker (the Ray pipeline passes its own).
+    Trained models (the IVF lists, the ranker: services/ranker_cadence.py) are kept while they
+    fit the data; ``retrain`` trains both afresh in a full build.
     Raises ConflictError while another process builds on the same data dir.
     """
     from copmatch.services.incremental import derive_build, previous_for
@@ -95,10 +100,10 @@ def build_index(
     with snapshots.build_lock():
         # Holding the lock, any build still listed as running died without saying so.
         store.fail_running_builds(DIED)
-        previous = None if full else previous_for(snapshots, embedder, settings, store.revision())
+        previous = None if full or retrain else previous_for(snapshots, embedder, settings, store.revision())
         if previous is not None:
             return derive_build(store, snapshots, previous, cache_path, embedder, settings, progress, chunk)
-        return _build(store, snapshots, cache_path, embedder, settings, progress, chunk)
+        return _build(store, snapshots, cache_path, embedder, settings, progress, chunk, retrain)
 
 
 #: The error recorded for a build whose process died (kill -9, power loss) mid-build.
@@ -140,8 +145,12 @@ def _build(
     settings: Settings,
     progress: Progress,
     chunk: ChunkDocuments,
+    retrain: bool = False,
 ) -> BuildReport:
     from copmatch.services.incremental import trained_lists
+
+    current_version = None if retrain else snapshots.current_version()
+    current = snapshots.snapshots / current_version if current_version else None
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -188,7 +197,7 @@ def _build(
         tick = time.perf_counter()
         dense_spec = _dense_spec(len(passages), settings)
         # The current snapshot's IVF lists, while they fit (a derived build keeps them too).
-        trained = trained_lists(snapshots, embedder, settings, len(passages))
+        trained = None if retrain else trained_lists(snapshots, embedder, settings, len(passages))
         dense = DenseIndex.build(passage_vectors, dense_spec, trained)
         dense_spec = dense.spec
         dense.save(building / PASSAGES_FAISS)
@@ -221,12 +230,14 @@ def _build(
             building,
             corpus,
             passage_vectors,
+            dense_spec,
             profile_vectors,
             History.of(documents),
             cache_path,
             embedder,
             settings,
             progress,
+            current,
         )
         timings["learn_s"] = time.perf_counter() - tick
 
@@ -327,23 +338,32 @@ def learn_snapshot_ranker(
     building: Path,
     corpus,
     passage_vectors: np.ndarray,
+    dense_spec: DenseIndexSpec,
     profile_vectors: np.ndarray,
     history: History,
     cache_path: Path,
     embedder: Encoder,
     settings: Settings,
     progress: Progress,
+    current: Path | None,
 ) -> dict:
-    """Fit the community's ranker on its own history into the snapshot being built; its report.
+    """The community's ranker for the snapshot being built (its model file there, if one) and
+    its report: the ``current`` snapshot's while the cadence keeps it (services/ranker_cadence.py),
+    else fitted on the community's own history.
 
     Full and incremental builds both call this on the finished arrays, so both serve the
-    ranker a full build of the same store would learn (training is deterministic)."""
+    ranker a full build of the same store would (training is deterministic)."""
+    history_questions = len(past_questions(corpus, history.doc_parent))
+    kept = kept_ranker(current, building, embedder, settings, history_questions)
+    if kept is not None:
+        return kept
     arrays = SnapshotArrays(
         corpus,
         passage_vectors,
         SparseIndex.load(building / BM25_DIR, len(passage_vectors)),
         profile_vectors,
         SparseIndex.load(building / PROFILES_BM25_DIR, len(profile_vectors)),
+        DenseIndex.load(building / PASSAGES_FAISS, dense_spec),
     )
     cache = EmbeddingCache(cache_path, embedder.cache_key)
     try:
@@ -351,6 +371,9 @@ def learn_snapshot_ranker(
     finally:
         cache.close()
     ranker, report = learn_ranker(train, settings)
+    # What the cadence compares with at the next build (a learned ranker's file holds the same report).
+    report["history_questions"] = history_questions
+    report["settings"] = settings_fingerprint(settings)
     if ranker is not None:
         ranker.save(building / LEARNED_RANKER)
     return report

@@ -9,18 +9,13 @@ import numpy as np
 
 from copmatch.errors import InvalidQueryError
 from copmatch.ranking.content import content_scores
-from copmatch.ranking.features import QueryMatch, document_maxima, member_features
+from copmatch.ranking.features import MemberFacts, QueryMatch, member_features
 from copmatch.ranking.learned import LearnedRanker
 from copmatch.ranking.retrieval import PassageCandidates, Searcher
 from copmatch.ranking.scores import (
     DocumentHits,
     MemberEvidence,
     MemberPriors,
-    aggregate_members,
-    blend,
-    document_relevance,
-    passage_relevance,
-    profile_relevance,
 )
 from copmatch.ranking.snippets import focused_snippet
 from copmatch.ranking.threads import one_blas_thread
@@ -157,19 +152,20 @@ def score_members(
     ranker's (ranking/content.py); otherwise the default formula's."""
     corpus = searcher.corpus
     found = retrieved.passages
-    hits = document_relevance(found.ids, passage_relevance(found.cos, found.bm25, settings), corpus.passage_doc)
-    evidence = aggregate_members(hits, corpus, settings, priors.recency)
-    profile = profile_relevance(retrieved.profile_cos, retrieved.profile_bm25, settings)
+    facts = searcher.member_facts(settings)
+    if priors is not facts.priors:  # a caller's own priors (benchmarks) replace the snapshot's
+        facts = MemberFacts(priors, facts.activity)
     match = QueryMatch(found.ids, found.cos, found.bm25, retrieved.profile_cos, retrieved.profile_bm25)
-    features = member_features(corpus, match, searcher.newest_day, settings, searcher.member_facts(settings))
+    features = member_features(corpus, match, searcher.newest_day, settings, facts)
     if ranker is not None:
         final = ranker.probability(features.values)
     elif searcher.content_only:
-        doc_cos, doc_bm25 = document_maxima(corpus, match)
-        final = content_scores(corpus, doc_cos, doc_bm25, searcher.content_background(settings), settings)
+        final = content_scores(
+            corpus, features.doc_cos, features.doc_bm25, searcher.content_background(settings), settings
+        )
     else:
-        final = blend(evidence.scores, profile, priors, settings)
-    return MemberScores(final, evidence, profile, hits, features.knows, features.active)
+        final = features.default_score
+    return MemberScores(final, features.evidence, features.profile, features.hits, features.knows, features.active)
 
 
 def rank_experts(

@@ -211,19 +211,20 @@ def derive_build(
         timings["index_s"] = timings["dense_s"] + timings["sparse_s"] + timings["corpus_s"]
         _check_consistent(building, corpus, passage_counts, len(members))
 
-        # Retrained as a full build would (same function, same arrays), not carried over: the
-        # training questions are the latest ones, so new documents change what it learns.
+        # Kept or refitted as a full build would (same function, same arrays, same cadence).
         tick = time.perf_counter()
         ranker_report = learn_snapshot_ranker(
             building,
             corpus,
             np.load(building / PASSAGE_VECTORS, mmap_mode="r"),
+            dense_spec,
             profile_vectors,
             _history(store, corpus),
             cache_path,
             embedder,
             settings,
             progress,
+            old_path,
         )
         timings["learn_s"] = time.perf_counter() - tick
 

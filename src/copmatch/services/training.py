@@ -22,13 +22,16 @@ import numpy as np
 from copmatch.embedding.cache import EmbeddingCache, encode_cached
 from copmatch.embedding.chunking import Chunker, load_tokenizer
 from copmatch.embedding.encoder import Encoder
+from copmatch.index.dense import DenseIndex
 from copmatch.index.sparse import SparseIndex
 from copmatch.progress import Progress
 from copmatch.ranking.corpus import Corpus
 from copmatch.ranking.features import FEATURES
 from copmatch.ranking.history import (
+    NegativeSample,
     PastQuestion,
     TrainingSet,
+    answerable,
     ndcg_at,
     past_questions,
     serving_moments,
@@ -56,6 +59,7 @@ class SnapshotArrays:
     sparse: SparseIndex  # loaded from the saved files (scores_among needs them)
     profile_vectors: np.ndarray
     profile_sparse: SparseIndex
+    dense: DenseIndex | None = None  # the built index: large communities' training questions search it
 
 
 def question_texts(documents: list[dict[str, Any]]) -> dict[int, str]:
@@ -120,9 +124,16 @@ def build_training_set(
 ) -> TrainingSet:
     history = documents if isinstance(documents, History) else History.of(documents)
     questions = past_questions(arrays.corpus, history.doc_parent)[-settings.learned_max_questions :]
+    moments = serving_moments(arrays.corpus, questions, settings.learned_horizon_share)
+    usable = answerable(arrays.corpus, questions, moments)
+    questions, moments = [questions[i] for i in usable], [moments[i] for i in usable]
     texts = history.question_texts([q.doc for q in questions])
     windows = encode_query_windows(texts, encoder, cache, settings, progress) if questions else []
-    moments = serving_moments(arrays.corpus, questions, settings.learned_horizon_share)
+    # The rows learn_ranker fits on are bounded as they are made; its held-out latest slice is
+    # ranked among every candidate, so those questions keep all of theirs.
+    sample = NegativeSample(
+        settings.learned_negatives, settings.learned_hard_negative_share, settings.learned_sample_seed
+    )
     return training_set(
         arrays.corpus,
         questions,
@@ -134,7 +145,15 @@ def build_training_set(
         arrays.profile_sparse,
         settings,
         moments,
+        dense=arrays.dense,
+        sample=sample,
+        sampled_questions=len(questions) - validation_size(len(questions), settings),
     )
+
+
+def validation_size(n_questions: int, settings: Settings) -> int:
+    """How many of the latest training questions learn_ranker holds out."""
+    return max(1, int(round(n_questions * settings.learned_validation_share)))
 
 
 RANKER_CHOICES = ("default formula", "learned", "recent activity")
@@ -164,7 +183,7 @@ def learn_ranker(train: TrainingSet, settings: Settings) -> tuple[LearnedRanker 
             f"a ranker is learned from {settings.learned_min_questions} (learned_min_questions)"
         )
         return None, report
-    n_valid = max(1, int(round(train.n_questions * settings.learned_validation_share)))
+    n_valid = validation_size(train.n_questions, settings)
     order = np.arange(train.n_questions)  # questions are oldest first
     fit_part, valid_part = train.subset(order[:-n_valid]), train.subset(order[-n_valid:])
     fit_rows = _bounded(fit_part, settings)
