@@ -99,8 +99,8 @@ class Settings:
     # Chosen over five development windows x six dumps (benchmarks/expert_dev_prior.py, RESULTS.md
     # expert_dev_prior): exponent 0.75 (was 0.5) won every window's mean and minimum and 24 of 30
     # cells (mean ratio 1.393 -> 1.405). A share-clock factor (prior_share_weight) trades mean for
-    # minimum on the windows (1.0 at h 0.02: min 0.80 -> 0.99, mean -> 1.28) and, in a community of a
-    # few dozen answers, ranks by who posted last (the tiny corpus's focused expert lost): off.
+    # minimum on the windows (1.0 at h 0.02: min 0.80 -> 0.99, mean -> 1.28), and every one tried put
+    # the tiny test corpus's generalist above its focused expert: off.
     prior_weight: float = _setting(
         0.75, "Exponent of the answers-clock activity prior in the score (0: ignore it; 1: as strong as the match)."
     )
