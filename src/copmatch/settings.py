@@ -153,8 +153,9 @@ class Settings:
     learned_max_questions: int = _setting(1500, "Latest answered past questions used to train (older ones are left).")
     learned_training_passages: int = _setting(
         8192,
-        "Passages a training question is matched against at most: its closest by cosine and by BM25, half each "
-        "(bounds build time on large communities; every development dump is below it, so there all count).",
+        "Passages up to which a training question is matched against every passage that existed before it; past "
+        "them, as a served query is (dense_top_k nearest, sparse_top_k best by BM25): build time stays bounded "
+        "on large communities (every development dump is below it, so there all count).",
     )
     learned_refit_share: float = _setting(
         0.05,

@@ -137,6 +137,14 @@ def test_dense_index_types_agree_with_exact_search(tmp_path, kind):
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
     assert recall >= (1.0 if kind == "flat" else 0.9)
+    # Restricted to some ids (the index as it stood at a past moment): only those, as exactly.
+    allowed = rng.random(len(vectors)) < 0.3
+    _, among = loaded.search_among(queries, 10, allowed)
+    assert allowed[among[among >= 0]].all()
+    masked = np.where(allowed, queries @ vectors.T, -np.inf)
+    exact = np.argsort(-masked, axis=1)[:, :10]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(among, exact)])
+    assert recall >= (1.0 if kind == "flat" else 0.9)
 
 
 def test_sparse_index_keeps_ids_aligned_with_empty_texts():

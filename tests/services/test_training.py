@@ -9,6 +9,8 @@ import pytest
 from copmatch.cli.index import describe_ranker
 from copmatch.embedding.cache import EmbeddingCache
 from copmatch.index.snapshot import LEARNED_RANKER
+from copmatch.ranking.asof import passages_before
+from copmatch.ranking.history import _dense_hits, _searched_passages
 from copmatch.ranking.learned import bounded_rows
 from copmatch.services.training import SnapshotArrays, build_training_set, validation_size
 from tests.conftest import private_copy
@@ -63,22 +65,36 @@ def test_rows_bounded_while_made_are_the_rows_bounded_afterwards(coffee, embedde
         assert np.array_equal(getattr(bounded.subset(held), name), getattr(full.subset(held), name)), name
 
 
-def test_past_the_passage_limit_training_questions_search_the_index(coffee, embedder):
-    """Above learned_training_passages a question's closest passages come from one batched
-    search of the snapshot's index (as serving finds them) instead of a scan per question: the
-    same questions and labels, features of nearly the same passages."""
+def test_past_the_passage_limit_training_questions_are_matched_as_served_queries(coffee, embedder):
+    """Above learned_training_passages a question is matched as serving matches a query: its
+    dense_top_k nearest passages among those that existed then (one batched search of the
+    snapshot's index per serving block, through an id selector) and its sparse_top_k best by
+    BM25, not a scan of every vector per question. Same questions and candidates either way."""
     searcher, _ = coffee.current_searcher()
-    limit = 64
-    assert searcher.corpus.n_passages > limit
-    settings = coffee.settings.with_overrides(learned_training_passages=limit, learned_negatives=0)
+    corpus, limit, k = searcher.corpus, 64, 16
+    assert corpus.n_passages > limit
+    settings = coffee.settings.with_overrides(
+        learned_training_passages=limit, learned_negatives=0, dense_top_k=k, sparse_top_k=k
+    )
     scanned = _training(coffee, embedder, settings, with_index=False)
     searched = _training(coffee, embedder, settings, with_index=True)
     assert [q.doc for q in searched.questions] == [q.doc for q in scanned.questions]
     assert np.array_equal(searched.labels, scanned.labels) and np.array_equal(searched.members, scanned.members)
-    # The exact index returns each window's nearest: with one window per question, the cosine
-    # half is the scan's; the default formula's scores then agree for nearly every row.
-    close = np.isclose(searched.default, scanned.default, rtol=1e-4, atol=1e-6)
-    assert close.mean() > 0.99, close.mean()
+    # The passages of each question: exactly the brute-force ones (the coffee index is exact).
+    windows = [embedder.encode([f"question {i}", f"other window {i}"]) for i in range(3)]
+    moments = [float(np.nanmedian(corpus.doc_days))] * 2 + [float(np.nanmax(corpus.doc_days))]
+    hits = _dense_hits(searcher.dense, corpus, windows, moments, k)
+    vectors = np.asarray(searcher.passage_vectors)
+    for found, window, moment in zip(hits, windows, moments):
+        before = passages_before(corpus, moment)
+        assert before.sum() > limit
+        cos = np.where(before[None, :], window @ vectors.T, -np.inf)
+        assert [set(row) for row in found] == [set(np.argsort(-row)[:k]) for row in cos]
+        # Any BM25 scores (0 for passages of a later moment, as scores_among gives): the k best.
+        bm25 = np.where(before & (np.arange(len(before)) % 3 > 0), np.random.default_rng(0).random(len(before)), 0.0)
+        present = _searched_passages(found, before, bm25, limit, k)
+        best_bm25 = np.argsort(-bm25)[:k]
+        assert set(present) == set(found.ravel()) | set(best_bm25) and before[present].all()
 
 
 def test_builds_keep_the_ranker_while_the_history_barely_moved(coffee_built, tmp_path, embedder):

@@ -127,6 +127,21 @@ class DenseIndex:
         finally:
             faiss.omp_set_num_threads(threads)
 
+    def search_among(self, queries: np.ndarray, top_k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``search`` restricted to the ids where ``allowed`` (n_ids,) bool is set: the index as
+        it stood at a past moment, without another index (a FAISS id selector)."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dimension)
+        bitmap = np.packbits(np.asarray(allowed, dtype=bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        if self.spec.kind == "ivf_sq8":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(self.index).nprobe)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        k = max(1, min(top_k, self.size))
+        found = self.index.search(queries, k, params=params)
+        del bitmap  # the selector reads it until the search returns
+        return found
+
 
 def reuses_lists(old: DenseIndexSpec, wanted: DenseIndexSpec, retrain_ratio: float) -> bool:
     """Whether a new index of the ``wanted`` size keeps the trained lists of an ``old`` one.

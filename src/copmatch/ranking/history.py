@@ -182,9 +182,10 @@ def training_set(
     asked). An earlier moment trains for what serving sees: questions keep arriving for a
     while after the build that answers them.
 
-    ``dense``: the snapshot's index; past ``learned_training_passages`` passages a question's
-    closest by cosine are searched in it for all questions at once (as serving searches),
-    instead of a scan of every vector per question. ``sample``: the rows of the first
+    ``dense``: the snapshot's index; past ``learned_training_passages`` passages a question is
+    matched as a served query is (its ``dense_top_k`` nearest per window, searched in the index
+    for all questions at once, and its ``sparse_top_k`` best by BM25), not by a scan of every
+    vector per question: training then sees what serving sees, at what serving costs. ``sample``: the rows of the first
     ``sampled_questions`` questions kept are bounded as they are made (``NegativeSample``);
     the later ones (a build's held-out slice, ranked in full) keep every candidate.
     """
@@ -216,8 +217,8 @@ def training_set(
         view, before, facts = as_of_views[moment]
         bm25 = sparse.scores_among(text, before)
         if searched is not None:
-            # Past the limit (a large community) the searched passages, or all that existed then.
-            present = _searched_passages(searched[number], before, bm25, limit)
+            # Past the limit (a large community) the passages serving would retrieve.
+            present = _searched_passages(searched[number], before, bm25, limit, settings.sparse_top_k)
             cos = query_cosines(window, np.asarray(vectors[present]), settings.query_window_combination)
         else:
             cos_all = query_cosines(window, vectors, settings.query_window_combination)
@@ -246,34 +247,35 @@ def training_set(
 
 
 def _dense_hits(
-    dense: DenseIndex, corpus: Corpus, windows: Sequence[np.ndarray], moments: Sequence[float], limit: int
+    dense: DenseIndex, corpus: Corpus, windows: Sequence[np.ndarray], moments: Sequence[float], top_k: int
 ) -> list[np.ndarray]:
-    """Per question, (n_windows, k) ids of its windows' nearest passages, nearest first, in one batched search
-    (FAISS spreads it over the cores): enough that ``limit // 2`` of them existed at the
-    question's moment however many came after it (the scan's cosine half, on an exact index)."""
-    passage_days = np.sort(corpus.doc_days[corpus.passage_doc])  # undated (NaN) sort last: never "after"
-    dated = int(np.isfinite(passage_days).sum())
-    after = dated - np.searchsorted(passage_days[:dated], np.asarray(moments, dtype=np.float64), side="left")
-    k = int(min(corpus.n_passages, max(limit // 2, 1) + (after.max() if len(after) else 0)))
-    flat = np.concatenate([np.atleast_2d(w) for w in windows]).astype(np.float32)
-    ids = dense.search(flat, k)[1]
-    bounds = np.cumsum([0, *(len(np.atleast_2d(w)) for w in windows)])
-    return [ids[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+    """Per question, (n_windows, top_k) ids of its windows' nearest passages among those that
+    existed at its moment (-1 pads), as serving searches: one batched search per distinct
+    moment (a serving block), restricted by an id selector (FAISS spreads it over the cores)."""
+    out: list[np.ndarray] = [np.zeros((0, top_k), dtype=np.int64)] * len(windows)
+    by_moment: dict[float, list[int]] = {}
+    for i, moment in enumerate(moments):
+        by_moment.setdefault(moment, []).append(i)
+    for moment, members in by_moment.items():
+        flat = np.concatenate([np.atleast_2d(windows[i]) for i in members]).astype(np.float32)
+        ids = dense.search_among(flat, top_k, passages_before(corpus, moment))[1]
+        bounds = np.cumsum([0, *(len(np.atleast_2d(windows[i])) for i in members)])
+        for i, start, end in zip(members, bounds[:-1], bounds[1:]):
+            out[i] = ids[start:end]
+    return out
 
 
-def _searched_passages(hits: np.ndarray, before: np.ndarray, bm25: np.ndarray, limit: int) -> np.ndarray:
-    """Sorted ids of a question's passages: each window's ``limit // 2`` nearest that existed
-    before it (``hits``: (n_windows, k), nearest first), and its ``limit // 2`` best by BM25
-    (``closest_passages``, with the index doing the cosine half)."""
+def _searched_passages(
+    hits: np.ndarray, before: np.ndarray, bm25: np.ndarray, limit: int, sparse_top_k: int
+) -> np.ndarray:
+    """Sorted ids of a question's passages as a served query's: its windows' nearest ``hits``
+    and its ``sparse_top_k`` best by BM25 (all that existed, up to ``limit`` of them)."""
     if before.sum() <= limit:
         return np.flatnonzero(before)
-    half = max(limit // 2, 1)
-    existed = (hits >= 0) & before[np.maximum(hits, 0)]  # (n_windows, k)
-    hits = np.unique(hits[existed & (np.cumsum(existed, axis=1) <= half)])  # each window's nearest half
     scored = np.flatnonzero(bm25 > 0)  # scores_among gives the passages of another moment 0
-    if len(scored) > half:
-        scored = scored[np.argpartition(-bm25[scored], half - 1)[:half]]
-    return np.union1d(hits, scored)
+    if len(scored) > sparse_top_k:
+        scored = scored[np.argpartition(-bm25[scored], sparse_top_k - 1)[:sparse_top_k]]
+    return np.union1d(hits[hits >= 0], scored)
 
 
 def serving_moments(corpus: Corpus, questions: Sequence[PastQuestion], horizon_share: float) -> list[float]:
