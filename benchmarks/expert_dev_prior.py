@@ -13,7 +13,8 @@ saved ``clock activity <h>`` column (h = 0.005, 0.02, 0.1), and ``ranking.prior.
 (the code a build serves) makes the variant's prior. The rows' default score and its
 ``log default score`` / ``log prior`` columns are replaced in the training and evaluation sets
 alike, so the build's own ``learn_ranker`` (hard negatives, the default-vs-learned choice) sees
-the variant as a build with those settings would.
+the variant as a build with those settings would. ``--verify`` checks that on some cells against
+the same evaluation set computed afresh by the build's code (same rows; scores within 1e-7).
 
 Two stages. The screen scores the default formula alone for a grid of (answers weight, share
 weight, share half-life, share saturation) and reference fusions that cannot be served as an
@@ -186,6 +187,32 @@ def print_rows(rows: list[dict], dumps: list[str], windows: list, extra: tuple[s
         )
 
 
+def verify_against_build(dumps: list[str], windows: list) -> None:
+    """The saved evaluation set re-priored here against the same set computed afresh by the build's
+    code (ranking/history.py -> member_priors) under a few prior settings: same rows, same scores."""
+    from benchmarks.expert_dev import evaluation_sets, open_history
+    from copmatch.embedding.encoder import Embedder
+
+    embedder = Embedder()
+    checks = [prior_settings(0.75, 0.0), prior_settings(0.5, 1.0, 0.02, 3.0), prior_settings(1.0, 0.25, 0.1, 10.0)]
+    for dump in dumps:
+        for share, until in windows:
+            saved = load_saved(dump, share, until, 0.2)["evaluation"]
+            for overrides in checks:
+                settings = Settings().with_overrides(**overrides)
+                community, later = open_history(dump, embedder, settings, share)
+                try:
+                    fresh = evaluation_sets(community, dump, later, until, settings)["evaluation"]
+                finally:
+                    community.close()
+                offline = with_prior(saved, settings)
+                rows = np.array_equal(fresh.members, offline.members) and np.array_equal(fresh.group, offline.group)
+                worst = float(np.max(np.abs(fresh.default / offline.default - 1.0)))
+                print(f"{dump} {window_name(share, until)} {overrides}: rows equal {rows}, max rel. diff. {worst:.1e}")
+                if not rows or worst > 1e-5:
+                    raise SystemExit("the re-made prior differs from the build's")
+
+
 def robust_key(row: dict) -> tuple:
     """The issue's rule: fewest cells below 1.0, then the best minimum, then the best mean."""
     return (row["cells below 1.0"], -row["min ratio"], -row["mean ratio"])
@@ -200,8 +227,14 @@ def main(
     horizon: float = typer.Option(0.2, help="Training sets of this serving-block share (the build's)."),
     screen_top: int = typer.Option(8, help="Screen variants (by mean and by the robust rule) carried to the table."),
     save: bool = typer.Option(False, help="Record the tables into results.jsonl and RESULTS.md."),
+    verify: bool = typer.Option(
+        False, help="Only check the re-made prior against a fresh evaluation set a build's code computes."
+    ),
 ) -> None:
     started = time.perf_counter()
+    if verify:
+        verify_against_build(dump or ["coffee"], [parse_window(w) for w in window] if window else [(0.5, 0.7)])
+        return
     dumps = dump or ALL_DUMPS
     windows = [parse_window(w) for w in window] if window else [(0.5, 0.7)]
     cells = [(d, w) for w in windows for d in dumps]
