@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, OFFERING_CLASSES, OTHER, Corpus
+from copmatch.ranking.prior import activity_prior, share_clock_activity
 from copmatch.ranking.recency import community_clock_recency
 from copmatch.settings import Settings
 
@@ -78,7 +79,8 @@ def member_priors(corpus: Corpus, settings: Settings) -> MemberPriors:
 
     The prior is recency-weighted answering activity, saturating:
     ``((a + a0) / (a + a0 + k)) ** prior_weight`` where ``a0`` is the activity every member
-    starts with (a newcomer is not "inactive"), optionally scaled towards the member's
+    starts with (a newcomer is not "inactive"), times the same on the share clock when
+    ``prior_share_weight`` > 0 (ranking/prior.py), optionally scaled towards the member's
     smoothed acceptance rate.
     """
     n = corpus.n_members
@@ -91,8 +93,9 @@ def member_priors(corpus: Corpus, settings: Settings) -> MemberPriors:
     recency = community_clock_recency(corpus, settings.recency_half_life_answers)
     # Asking can show a member is around; off by default (it did not help on the dev dumps).
     kind = answering + settings.activity_question_weight * (cls == ASKER)
-    activity = np.bincount(member, weights=recency * kind, minlength=n) + settings.newcomer_activity
-    prior = (activity / (activity + settings.activity_saturation)) ** settings.prior_weight
+    activity = np.bincount(member, weights=recency * kind, minlength=n)
+    share = share_clock_activity(corpus, settings.prior_share_half_life) if settings.prior_share_weight > 0 else None
+    prior = activity_prior(activity, share, settings)
     if settings.prior_acceptance_share > 0:
         prior = prior * (1.0 - settings.prior_acceptance_share + settings.prior_acceptance_share * _acceptance(corpus))
     return MemberPriors(prior, profile_weight, recency)

@@ -1,0 +1,56 @@
+"""The default formula's activity prior: how likely a member is to answer at all, now.
+
+Two activity counts enter it, each saturating as ``(a + a0) / (a + a0 + k)``:
+
+- **answers clock** (``prior_weight``): answers aged by the answers posted since, with a fixed
+  half-life of ``recency_half_life_answers`` (the same recency that ages content evidence).
+- **share clock** (``prior_share_weight``, saturation ``prior_share_saturation``): answers
+  aged by the *share* of all the history's answers posted since, half-life
+  ``prior_share_half_life`` (issue #12's "recent activity, community clock" baseline, the
+  feature column ``clock activity <h>``). A fixed count is a different span of time in a
+  community of 500 answers and one of 50,000; a share is the same stretch of each
+  community's life, so "who answers *now*" means the same on every pace.
+
+The prior is their product with those exponents, a score-level blend: it does not depend on the
+query, so the final score ``match * prior`` stays absolute and comparable across queries (a
+rank fusion with the clock-activity ranking would not). Chosen on the development windows:
+benchmarks/expert_dev_prior.py. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from copmatch.ranking.corpus import ACCEPTED, ANSWER, Corpus
+from copmatch.settings import Settings
+
+
+def share_clock_activity(corpus: Corpus, half_life_share: float) -> np.ndarray:
+    """(n_members,) each member's answers weighted ``0.5 ** (s / half_life_share)``, ``s`` the share
+    of all the corpus's dated answers posted after it (undated answers count nothing: no clock)."""
+    days = corpus.doc_days[corpus.contrib_doc]
+    answering = np.isin(corpus.contrib_class, (ACCEPTED, ANSWER)) & np.isfinite(days)
+    clock = np.sort(days[answering])
+    after = (len(clock) - np.searchsorted(clock, days[answering], side="right")) / max(len(clock), 1)
+    weight = 0.5 ** (after / half_life_share)
+    return np.bincount(corpus.contrib_member[answering].astype(np.int64), weights=weight, minlength=corpus.n_members)
+
+
+def saturating(activity: np.ndarray, newcomer: float, saturation: float) -> np.ndarray:
+    """(a + a0) / (a + a0 + k) in (0, 1): a newcomer starts at a0, k recent answers give about 0.5."""
+    started = activity + newcomer
+    return started / (started + saturation)
+
+
+def activity_prior(answers_activity: np.ndarray, share_activity: np.ndarray | None, settings: Settings) -> np.ndarray:
+    """(n_members,) ``saturating(answers) ** prior_weight * saturating(share) ** prior_share_weight``.
+
+    ``share_activity`` may be None when ``prior_share_weight`` is 0 (not computed)."""
+    newcomer = settings.newcomer_activity
+    prior = saturating(answers_activity, newcomer, settings.activity_saturation) ** settings.prior_weight
+    if settings.prior_share_weight > 0:
+        if share_activity is None:
+            raise ValueError("prior_share_weight > 0 needs the share-clock activity")
+        share = saturating(share_activity, newcomer, settings.prior_share_saturation)
+        prior = prior * share**settings.prior_share_weight
+    return prior
