@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from copmatch.embedding.chunk_cache import ChunkCache, chunker_key
 from copmatch.embedding.chunking import Chunker, load_tokenizer
 from copmatch.embedding.encoder import bundled_model_path
 from copmatch.errors import IndexMismatchError, IndexMissingError
@@ -34,6 +35,36 @@ def test_long_documents_are_chunked_not_truncated(tokenizer):
     assert all(w in covered for w in words)  # every word lands in some passage
     # Consecutive windows overlap, so no sentence is lost at a boundary.
     assert all(b.start < a.end for a, b in zip(passages, passages[1:]))
+
+
+class _CountingTokenizer:
+    """The real tokenizer, counting the texts it tokenises."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.texts = tokenizer, 0
+
+    def encode_batch(self, texts, **options):
+        self.texts += len(texts)
+        return self.tokenizer.encode_batch(texts, **options)
+
+
+def test_chunk_cache_cuts_as_tokenising_does_without_tokenising_again(tokenizer, tmp_path):
+    """A full rebuild at a million documents spent most of its time tokenising bodies it had
+    cut before: the chunk cache keeps where each was cut, per (chunker, body, window)."""
+    titles = ["A long title about pumps", "Short", "", "A long title about pumps"]
+    bodies = [" ".join(f"word{i}" for i in range(900)), "Short body.", "x " * 400, "Short body."]
+    expected = Chunker(tokenizer).split(titles, bodies)
+    key = chunker_key(bundled_model_path() / "tokenizer.json", 256, 240, 32, 24)
+    counting = _CountingTokenizer(tokenizer)
+    first = Chunker(counting, cache=ChunkCache(tmp_path / "cache.sqlite", key)).split(titles, bodies)
+    tokenised = counting.texts
+    again = Chunker(counting, cache=ChunkCache(tmp_path / "cache.sqlite", key)).split(titles, bodies)
+    assert first == again == expected
+    assert counting.texts - tokenised == len(set(titles))  # only the titles: no body again
+    # Another chunker (other settings) never reads these cuts.
+    other = chunker_key(bundled_model_path() / "tokenizer.json", 256, 200, 32, 24)
+    shorter = Chunker(counting, passage_tokens=200, cache=ChunkCache(tmp_path / "cache.sqlite", other))
+    assert shorter.split(titles, bodies) == Chunker(tokenizer, passage_tokens=200).split(titles, bodies)
 
 
 def test_short_document_is_one_passage(tokenizer):

@@ -10,9 +10,9 @@ from copmatch.cli.index import describe_ranker
 from copmatch.embedding.cache import EmbeddingCache
 from copmatch.index.snapshot import LEARNED_RANKER
 from copmatch.ranking.asof import passages_before
-from copmatch.ranking.history import _dense_hits, _searched_passages
+from copmatch.ranking.history import _dense_hits, _searched_passages, answered_questions, past_questions
 from copmatch.ranking.learned import bounded_rows
-from copmatch.services.training import SnapshotArrays, build_training_set, validation_size
+from copmatch.services.training import History, SnapshotArrays, build_training_set, validation_size
 from tests.conftest import private_copy
 from tests.support import open_community
 
@@ -107,6 +107,9 @@ def test_builds_keep_the_ranker_while_the_history_barely_moved(coffee_built, tmp
     first = community.build_index()  # settings changed since coffee_built: refitted
     assert "kept" not in first_report(community) and (first.path / LEARNED_RANKER).is_file()
     trained_on = first_report(community)["history_questions"]
+    searcher, _ = community.current_searcher()
+    parents = History.of(list(community.store.documents())).doc_parent
+    assert trained_on == len(past_questions(searcher.corpus, parents)) == answered_questions(searcher.corpus, parents)
     member = community.store.members()[0]["id"]
     practice = {"id": "zz-practice", "kind": "practice", "title": "Descaling with citric acid",
                 "body": "Run citric acid through the boiler, then flush.", "authors": [member]}  # fmt: skip

@@ -56,6 +56,15 @@ def past_questions(corpus: Corpus, doc_parent: np.ndarray) -> list[PastQuestion]
     return sorted(out, key=lambda p: (p.day, p.doc))
 
 
+def answered_questions(corpus: Corpus, doc_parent: np.ndarray) -> int:
+    """How many questions ``past_questions`` would list (vectorised: a build counts them to
+    decide whether its ranker still fits, services/ranker_cadence.py)."""
+    answering = (corpus.contrib_class == ACCEPTED) | (corpus.contrib_class == ANSWER)
+    question_of = doc_parent[corpus.contrib_doc[answering]]
+    question_of = question_of[question_of >= 0]
+    return int(np.unique(question_of[np.isfinite(corpus.doc_days[question_of])]).size)
+
+
 def query_cosines(windows: np.ndarray, vectors: np.ndarray, how: str) -> np.ndarray:
     """(n_vectors,) cosine of each passage to a query given as (n_windows, dim) unit window vectors.
 

@@ -6,11 +6,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from copmatch.embedding.cache import EmbeddingCache, encode_cached, text_hash
+from copmatch.embedding.chunk_cache import ChunkCache, chunker_key
 from copmatch.embedding.chunking import Chunker, Passage, load_tokenizer
 from copmatch.embedding.encoder import Encoder
 from copmatch.errors import ConflictError
@@ -33,7 +35,7 @@ from copmatch.index.sparse import SparseIndex
 from copmatch.index.texts import write_texts
 from copmatch.progress import NullProgress, Progress
 from copmatch.ranking.corpus import build_corpus, display_titles
-from copmatch.ranking.history import past_questions
+from copmatch.ranking.history import answered_questions
 from copmatch.services.ranker_cadence import kept_ranker, settings_fingerprint
 from copmatch.services.training import History, SnapshotArrays, build_training_set, learn_ranker
 from copmatch.settings import Settings
@@ -95,7 +97,7 @@ def build_index(
     from copmatch.services.incremental import derive_build, previous_for
 
     snapshots = SnapshotDir(index_dir)
-    chunk = chunk or chunk_documents
+    chunk = chunk or partial(chunk_documents, cache_path=cache_path)
     progress = progress or NullProgress()
     with snapshots.build_lock():
         # Holding the lock, any build still listed as running died without saying so.
@@ -353,7 +355,7 @@ def learn_snapshot_ranker(
 
     Full and incremental builds both call this on the finished arrays, so both serve the
     ranker a full build of the same store would (training is deterministic)."""
-    history_questions = len(past_questions(corpus, history.doc_parent))
+    history_questions = answered_questions(corpus, history.doc_parent)
     kept = kept_ranker(current, building, embedder, settings, history_questions)
     if kept is not None:
         return kept
@@ -383,16 +385,28 @@ def _dense_spec(n_vectors: int, settings: Settings) -> DenseIndexSpec:
     return choose_spec(n_vectors, settings.exact_index_max, settings.ivf_lists_per_sqrt, settings.ivf_nprobe)
 
 
-def chunk_documents(titles: list[str], bodies: list[str], embedder: Encoder, settings: Settings) -> list[Passage]:
-    """Passages of the documents, in document order."""
-    return make_chunker(embedder, settings).split(titles, bodies)
+def chunk_documents(
+    titles: list[str], bodies: list[str], embedder: Encoder, settings: Settings, cache_path: Path | None = None
+) -> list[Passage]:
+    """Passages of the documents, in document order; with ``cache_path``, bodies cut before
+    are not tokenised again (embedding/chunk_cache.py)."""
+    cache = None
+    if cache_path is not None:
+        shape = (embedder.max_tokens, settings.passage_tokens, settings.passage_overlap_tokens, settings.title_tokens)
+        cache = ChunkCache(cache_path, chunker_key(embedder.model_path / "tokenizer.json", *shape))
+    try:
+        return make_chunker(embedder, settings, cache).split(titles, bodies)
+    finally:
+        if cache is not None:
+            cache.close()
 
 
-def make_chunker(embedder: Encoder, settings: Settings) -> Chunker:
+def make_chunker(embedder: Encoder, settings: Settings, cache: ChunkCache | None = None) -> Chunker:
     return Chunker(
         load_tokenizer(embedder.model_path),
         max_tokens=embedder.max_tokens,
         passage_tokens=settings.passage_tokens,
         overlap_tokens=settings.passage_overlap_tokens,
         title_tokens=settings.title_tokens,
+        cache=cache,
     )
