@@ -39,14 +39,44 @@ class Practice:
         return asdict(self)
 
 
-def thread_rows(searcher: Searcher, facts: list[dict]) -> np.ndarray:
-    """(n_docs,) the row a document counts for: an answer's question, else itself."""
-    corpus, row_of = searcher.corpus, searcher.document_rows
-    rows = np.arange(corpus.n_docs)
-    for fact in facts:
-        if fact["kind"] == "answer" and fact.get("parent_id") in row_of and fact["id"] in row_of:
-            rows[row_of[fact["id"]]] = row_of[fact["parent_id"]]
-    return rows
+class Threads:
+    """Which thread a document belongs to (an answer counts for its question) and how many
+    answers a question has, read from the store for the documents a query matched only: at a
+    million documents, reading every document's facts cost seconds per query. Only documents
+    in the snapshot count, as the rest of the answer does."""
+
+    def __init__(self, searcher: Searcher, store: Store) -> None:
+        self.searcher, self.store = searcher, store
+
+    def rows(self, docs: np.ndarray) -> np.ndarray:
+        """(len(docs),) the row each document row counts for: an answer's question, else itself."""
+        corpus, row_of = self.searcher.corpus, self.searcher.document_rows
+        out = np.asarray(docs, dtype=np.int64).copy()
+        answers = np.flatnonzero(corpus.doc_kinds[out] == "answer")
+        facts = self.store.documents_facts([str(corpus.doc_ids[out[i]]) for i in answers.tolist()])
+        for i in answers.tolist():
+            parent = (facts.get(str(corpus.doc_ids[out[i]])) or {}).get("parent_id")
+            if parent in row_of:
+                out[i] = row_of[parent]
+        return out
+
+    def answer_rows(self, questions: np.ndarray) -> list[tuple[int, int]]:
+        """(answer row, question row) of every answer in the snapshot to the given question rows."""
+        ids, row_of = self.searcher.corpus.doc_ids, self.searcher.document_rows
+        pairs = self.store.answers_of([str(ids[q]) for q in np.unique(questions).tolist()])
+        return [(row_of[a], row_of[q]) for a, q in pairs if a in row_of and q in row_of]
+
+    def answer_counts(self, questions: np.ndarray) -> np.ndarray:
+        """(len(questions),) answers in the snapshot to each question row."""
+        counts: dict[int, int] = {}
+        for _, question in self.answer_rows(questions):
+            counts[question] = counts.get(question, 0) + 1
+        return np.array([counts.get(int(q), 0) for q in np.asarray(questions).tolist()], dtype=np.int64)
+
+    def thread(self, row: int) -> set[int]:
+        """Every row of the document's thread: its question and all the question's answers."""
+        question = int(self.rows(np.array([row]))[0])
+        return {question, row, *(a for a, _ in self.answer_rows(np.array([question])))}
 
 
 def mmr(relevance: np.ndarray, vectors: np.ndarray, limit: int, trade_off: float) -> list[int]:
@@ -67,7 +97,7 @@ def mmr(relevance: np.ndarray, vectors: np.ndarray, limit: int, trade_off: float
 
 def related_practices(
     searcher: Searcher,
-    facts: list[dict],
+    store: Store,
     query_vector: np.ndarray,
     query_text: str,
     settings: Settings,
@@ -75,17 +105,16 @@ def related_practices(
     limit: int = 10,
     exclude_rows: Collection[int] = (),
 ) -> list[Practice]:
-    """Documents addressing the query, one per thread, diversified. ``facts`` are the
-    store's ``document_facts()``; ``exclude_rows`` are document rows never to return."""
+    """Documents addressing the query, one per thread, diversified (the store gives the
+    matched documents' threads and tags); ``exclude_rows`` are document rows never to return."""
     kinds = tuple(kinds or DEFAULT_KINDS)
     corpus = searcher.corpus
     candidates = searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k)
     hits = document_relevance(
         candidates.ids, passage_relevance(candidates.cos, candidates.bm25, settings), corpus.passage_doc
     )
-    thread = thread_rows(searcher, facts)
-    answers = np.bincount(thread[corpus.doc_kinds == "answer"], minlength=corpus.n_docs)
-    target = thread[hits.docs]
+    threads = Threads(searcher, store)
+    target = threads.rows(hits.docs)
     # Best hit per target document: sort by (target, -relevance) and keep each run's first.
     order = np.lexsort((-hits.relevance, target))
     first = order[np.r_[True, target[order][1:] != target[order][:-1]]] if len(order) else order
@@ -96,14 +125,23 @@ def related_practices(
         hits.docs[first],
     )
     keep = np.isin(corpus.doc_kinds[target], kinds) & ~np.isin(target, list(exclude_rows))
-    # A question nobody answered is not existing practice; it is an open need.
-    keep &= (corpus.doc_kinds[target] != "question") | (answers[target] > 0)
     target, relevance, passage, source = target[keep], relevance[keep], passage[keep], source[keep]
+    answers = threads.answer_counts(target)
+    # A question nobody answered is not existing practice; it is an open need.
+    answered = (corpus.doc_kinds[target] != "question") | (answers > 0)
+    target, relevance, passage, source, answers = (
+        target[answered],
+        relevance[answered],
+        passage[answered],
+        source[answered],
+        answers[answered],
+    )
     top = np.argsort(-relevance, kind="stable")[: settings.practices_candidates]
     vectors = searcher.document_vectors(target[top])
     picked = top[mmr(relevance[top], vectors, limit, settings.practices_mmr_lambda)]
     texts = searcher.passage_texts([int(p) for p in passage[picked]])
-    tags = {f["id"]: list(f.get("tags") or []) for f in facts}
+    shown = store.documents_facts([str(corpus.doc_ids[target[i]]) for i in picked.tolist()])
+    tags = {doc_id: list(fact.get("tags") or []) for doc_id, fact in shown.items()}
     return [
         Practice(
             document_id=str(corpus.doc_ids[target[i]]),
@@ -112,7 +150,7 @@ def related_practices(
             score=round(float(relevance[i]), 4),
             snippet=focused_snippet(texts.get(int(passage[i]), ""), query_text, settings.snippet_chars),
             matched_document_id=str(corpus.doc_ids[source[i]]),
-            answers=int(answers[target[i]]),
+            answers=int(answers[i]),
             tags=tags.get(str(corpus.doc_ids[target[i]]), []),
         )
         for i in picked.tolist()
@@ -145,13 +183,12 @@ def find_practices(
             f"limit must be between 1 and {settings.max_limit}, got {limit}.",
             hint=f"Pass --limit with a value from 1 to {settings.max_limit}.",
         )
-    facts = store.document_facts()
     exclude: set[int] = set()
     if like is not None:
-        vector, text, exclude = like_document(searcher, facts, store.get_document(like), settings)
+        vector, text, exclude = like_document(searcher, store, store.get_document(like), settings)
     else:
         vector = encode([text])[0]
-    return related_practices(searcher, facts, vector, text, settings, kinds, limit, exclude)
+    return related_practices(searcher, store, vector, text, settings, kinds, limit, exclude)
 
 
 def validate_kinds(kinds: Collection[str] | None, known: Collection[str]) -> None:
@@ -163,7 +200,7 @@ def validate_kinds(kinds: Collection[str] | None, known: Collection[str]) -> Non
 
 
 def like_document(
-    searcher: Searcher, facts: list[dict], document: dict, settings: Settings
+    searcher: Searcher, store: Store, document: dict, settings: Settings
 ) -> tuple[np.ndarray, str, set[int]]:
     """Query vector, query text and excluded rows for "practice like this document":
     the document's own passages, and its whole thread kept out of the results."""
@@ -175,5 +212,4 @@ def like_document(
         )
     vector = searcher.document_vectors(np.array([row]))[0]
     text = f"{document.get('title') or ''}\n{document.get('body') or ''}"  # BM25 reads the whole text
-    thread = thread_rows(searcher, facts)
-    return vector, text, set(np.flatnonzero(thread == thread[row]).tolist())
+    return vector, text, Threads(searcher, store).thread(row)

@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -457,6 +457,33 @@ class Store:
             "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents ORDER BY id"
         )
         return [_decode(row) for row in rows]
+
+    def documents_facts(self, document_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``document_facts()`` of the given documents only, by id (a query reads the few it matched)."""
+        out: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(document_ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            rows = self.db.execute_returning_dicts(
+                "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents"
+                f" WHERE id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            out.update((row["id"], _decode(row)) for row in rows)
+        return out
+
+    def answers_of(self, question_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(answer id, question id) of every answer to the given questions."""
+        out: list[tuple[str, str]] = []
+        unique = list(dict.fromkeys(question_ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            out += self.db.execute(
+                "SELECT id, parent_id FROM documents WHERE kind = 'answer'"
+                f" AND parent_id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+        return out
 
     def add_introductions(self, rows: list[dict[str, Any]], broker: str | None = None) -> list[int]:
         """Insert suggested introductions (member_a < member_b); returns the ids of those stored.
