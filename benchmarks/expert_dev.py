@@ -45,6 +45,15 @@ from copmatch.ranking.history import (
 app = typer.Typer(add_completion=False)
 WORK = HERE / ".work" / "expert_dev"
 ALL_DUMPS = ["beer", "coffee", "history-meta", "cardano", "music-meta", "bicycles-meta"]
+#: The options of the benchmarks that read the saved development sets (expert_dev_learn, expert_dev_prior).
+DumpsOption = Annotated[list[str] | None, typer.Option("--dump", help="Dump (repeatable); default all six.")]
+WindowsOption = Annotated[
+    list[str] | None,
+    typer.Option("--window", help="HISTORY-UNTIL development window (repeatable); default 0.5-0.7."),
+]
+HorizonOption = Annotated[
+    float, typer.Option("--horizon", help="Training sets of this serving-block share (the build's).")
+]
 HORIZONS = (0.05, 0.1, 0.2, 0.3)
 #: The two baselines of issue #12 (names as expert_finding.py reports them)
 RECENT = "recent activity, community clock"

@@ -31,7 +31,15 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from benchmarks.expert_dev import ALL_DUMPS, parse_window, sets_path, window_name
+from benchmarks.expert_dev import (
+    ALL_DUMPS,
+    DumpsOption,
+    HorizonOption,
+    WindowsOption,
+    parse_window,
+    sets_path,
+    window_name,
+)
 from benchmarks.lib.expert_prior import with_prior
 from benchmarks.lib.results import RESULTS_JSONL, record
 from benchmarks.lib.stats import paired_difference
@@ -252,11 +260,9 @@ TABLES = {"core": CORE, "all": VARIANTS}
 
 @app.command()
 def main(
-    dump: Annotated[list[str] | None, typer.Option(help="Dump (repeatable); default all six.")] = None,
-    window: Annotated[
-        list[str] | None, typer.Option(help="HISTORY-UNTIL development window (repeatable); default 0.5-0.7.")
-    ] = None,
-    horizon: float = typer.Option(0.2, help="Training sets of this serving-block share (the build's)."),
+    dump: DumpsOption = None,
+    window: WindowsOption = None,
+    horizon: HorizonOption = 0.2,
     table: str = typer.Option("core", help="core (the defaults and their neighbours) or all (every variant)."),
     only: Annotated[list[str] | None, typer.Option(help="Only variants whose name holds this (repeatable).")] = None,
     recorded_baselines_: bool = typer.Option(

@@ -26,12 +26,12 @@ mean ratio over the (dump, window) cells, and the minimum and the cells below 1.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import typer
 
-from benchmarks.expert_dev import ALL_DUMPS, parse_window, window_name
+from benchmarks.expert_dev import ALL_DUMPS, DumpsOption, HorizonOption, WindowsOption, parse_window, window_name
 from benchmarks.expert_dev_learn import _served, best_baselines, load_saved, per_question, run_cell
 from benchmarks.lib.expert_prior import SAVED_PRIOR, decompose, prior_values, with_prior
 from benchmarks.lib.results import record
@@ -220,11 +220,9 @@ def robust_key(row: dict) -> tuple:
 
 @app.command()
 def main(
-    dump: Annotated[list[str] | None, typer.Option(help="Dump (repeatable); default all six.")] = None,
-    window: Annotated[
-        list[str] | None, typer.Option(help="HISTORY-UNTIL development window (repeatable); default 0.5-0.7.")
-    ] = None,
-    horizon: float = typer.Option(0.2, help="Training sets of this serving-block share (the build's)."),
+    dump: DumpsOption = None,
+    window: WindowsOption = None,
+    horizon: HorizonOption = 0.2,
     screen_top: int = typer.Option(8, help="Screen variants (by mean and by the robust rule) carried to the table."),
     save: bool = typer.Option(False, help="Record the tables into results.jsonl and RESULTS.md."),
     verify: bool = typer.Option(
