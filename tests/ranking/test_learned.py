@@ -163,3 +163,16 @@ def test_build_serves_recent_activity_when_the_held_out_questions_clearly_prefer
     ranker, report = learn_ranker(train, Settings().with_overrides(learned_choices=("learned",)))
     assert report["serving"] == "learned" and set(report["validation_ndcg10"]) == {"learned"}, report
     assert report["fit_rows"] < len(train.labels)  # bounded: answerers + learned_negatives per question
+
+
+def test_raw_scores_in_chunks_equal_one_pass(monkeypatch):
+    """A million-passage build scores ~12M held-out rows: a chunk at a time, the same scores
+    (to the last bits BLAS may sum in another order)."""
+    from copmatch.ranking import learned
+
+    train = _synthetic(n_questions=30, per_question=20)
+    model = learned.fit_model(train, Settings())
+    monkeypatch.setattr(learned, "RAW_CHUNK_ROWS", 7)
+    x = train.features.astype(np.float32)
+    np.testing.assert_allclose(learned.raw_scores(model, x), model.raw(x.astype(np.float64)), rtol=1e-12, atol=1e-12)
+    assert learned.raw_scores(model, x[:0]).shape == (0,)

@@ -46,6 +46,7 @@ from copmatch.ranking.learned import (
     fit_model,
     learned_features,
     platt,
+    raw_scores,
 )
 from copmatch.settings import Settings
 
@@ -188,17 +189,17 @@ def learn_ranker(train: TrainingSet, settings: Settings) -> tuple[LearnedRanker 
     fit_part, valid_part = train.subset(order[:-n_valid]), train.subset(order[-n_valid:])
     fit_rows = _bounded(fit_part, settings)
     report["fit_rows"] = int(len(fit_rows.labels))
-    x_valid = valid_part.features.astype(np.float64)
+    x_valid = valid_part.features  # float32; scored a chunk at a time (raw_scores)
     models: dict[str, Linear | Trees | None] = {"default formula": None}
     raws: dict[str, np.ndarray] = {"default formula": valid_part.default}  # served as it is: never calibrated
     fit_tick = time.perf_counter()
     if "learned" in settings.learned_choices:
         models["learned"] = fit_model(fit_rows, settings, features)
-        raws["learned"] = models["learned"].raw(x_valid)
+        raws["learned"] = raw_scores(models["learned"], x_valid)
     report["fit_s"] = round(time.perf_counter() - fit_tick, 2)
     if "recent activity" in settings.learned_choices:
         models["recent activity"] = column_ranker(RECENT_ACTIVITY_FEATURE)
-        raws["recent activity"] = models["recent activity"].raw(x_valid)
+        raws["recent activity"] = raw_scores(models["recent activity"], x_valid)
     per_question = {name: ndcg_at(raws[name], valid_part.labels, valid_part.group) for name in settings.learned_choices}
     chosen, why = _choose(per_question, settings)
     report.update(
