@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from copmatch.embedding.blob_table import BlobTable
 from copmatch.embedding.encoder import Encoder
 from copmatch.progress import Advance
 
@@ -24,40 +25,26 @@ class EmbeddingCache:
     """
 
     def __init__(self, path: Path, model_id: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.model_id = model_id
-        self.conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (model_id TEXT, text_hash TEXT, vector BLOB,"
-            " PRIMARY KEY (model_id, text_hash)) WITHOUT ROWID"
-        )
+        self._table = BlobTable(path, "vectors", ("model_id", "text_hash", "vector"), model_id)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._table.conn
 
     def close(self) -> None:
-        self.conn.close()
+        self._table.close()
 
     def get_many(self, hashes: Sequence[str], dimension: int) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT text_hash, vector FROM vectors WHERE model_id = ? AND text_hash IN ({marks})",
-                [self.model_id, *chunk],
-            )
-            for digest, blob in rows:
-                vector = np.frombuffer(blob, dtype=np.float32)
-                if vector.shape[0] == dimension:
-                    found[digest] = vector
+        for digest, blob in self._table.get_many(hashes):
+            vector = np.frombuffer(blob, dtype=np.float32)
+            if vector.shape[0] == dimension:
+                found[digest] = vector
         return found
 
     def put_many(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        with self.conn:
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                [(self.model_id, h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)],
-            )
+        self._table.put_many((h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors))
 
 
 #: Texts encoded between two commits to the cache: a build killed mid-encoding loses at most

@@ -10,11 +10,12 @@ indexes (the same SQLite file): deleting it only costs tokenising again.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from copmatch.embedding.blob_table import BlobTable
 
 #: Body spans of a document that fits one window (stored as no spans at all).
 ONE_WINDOW: tuple[tuple[int, int], ...] = ()
@@ -31,41 +32,21 @@ class ChunkCache:
     """Body spans keyed by (chunker key, body hash, window) in a SQLite file."""
 
     def __init__(self, path: Path, chunker: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.chunker = chunker
-        self.conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS chunks (chunker TEXT, body TEXT, spans BLOB,"
-            " PRIMARY KEY (chunker, body)) WITHOUT ROWID"
-        )
+        self._table = BlobTable(path, "chunks", ("chunker", "body", "spans"), chunker)
 
     def close(self) -> None:
-        self.conn.close()
+        self._table.close()
 
     @staticmethod
     def key(body: str, window: int) -> str:
         return f"{hashlib.sha256(body.encode('utf-8')).hexdigest()}:{window}"
 
     def get_many(self, keys: Sequence[str]) -> dict[str, tuple[tuple[int, int], ...]]:
-        found: dict[str, tuple[tuple[int, int], ...]] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            rows = self.conn.execute(
-                f"SELECT body, spans FROM chunks WHERE chunker = ? AND body IN ({','.join('?' * len(part))})",
-                [self.chunker, *part],
-            )
-            for key, blob in rows:
-                found[key] = tuple(map(tuple, np.frombuffer(blob, dtype=np.int64).reshape(-1, 2).tolist()))
-        return found
+        return {
+            key: tuple(map(tuple, np.frombuffer(blob, dtype=np.int64).reshape(-1, 2).tolist()))
+            for key, blob in self._table.get_many(keys)
+        }
 
     def put_many(self, items: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> None:
-        with self.conn:
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)",
-                [
-                    (self.chunker, key, np.asarray(spans, dtype=np.int64).reshape(-1, 2).tobytes())
-                    for key, spans in items
-                ],
-            )
+        self._table.put_many((key, np.asarray(spans, dtype=np.int64).reshape(-1, 2).tobytes()) for key, spans in items)

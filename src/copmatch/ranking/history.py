@@ -148,11 +148,13 @@ def answerable(corpus: Corpus, questions: Sequence[PastQuestion], moments: Seque
     ``training_set`` anyway; knowing them first lets a build split and bound before it
     computes any feature."""
     poster_days = _first_post_day(corpus)
-    return [
-        i
-        for i, (question, moment) in enumerate(zip(questions, moments))
-        if any(poster_days[a] < moment and a != question.asker for a in question.answerers)
-    ]
+    return [i for i, (q, moment) in enumerate(zip(questions, moments)) if _learnable(q, moment, poster_days)]
+
+
+def _learnable(question: PastQuestion, moment: float, poster_days: np.ndarray) -> bool:
+    """Whether someone who answered ``question`` is among its candidates at ``moment``: members
+    who had posted before it, the asker excepted (training_set's candidates)."""
+    return any(poster_days[a] < moment and a != question.asker for a in question.answerers)
 
 
 def closest_passages(before: np.ndarray, cos: np.ndarray, bm25: np.ndarray, limit: int) -> np.ndarray:
@@ -194,9 +196,11 @@ def training_set(
     ``dense``: the snapshot's index; past ``learned_training_passages`` passages a question is
     matched as a served query is (its ``dense_top_k`` nearest per window, searched in the index
     for all questions at once, and its ``sparse_top_k`` best by BM25), not by a scan of every
-    vector per question: training then sees what serving sees, at what serving costs. ``sample``: the rows of the first
-    ``sampled_questions`` questions kept are bounded as they are made (``NegativeSample``);
-    the later ones (a build's held-out slice, ranked in full) keep every candidate.
+    vector per question: training then sees what serving sees, at what serving costs.
+
+    ``sample``: the rows of the first ``sampled_questions`` questions kept are bounded as they
+    are made (``NegativeSample``); the later ones (a build's held-out slice, ranked in full)
+    keep every candidate.
     """
     blocks: list[tuple[np.ndarray, ...]] = []
     kept: list[PastQuestion] = []
@@ -216,7 +220,7 @@ def training_set(
         labels[list(question.answerers)] = 1
         if question.accepted >= 0:
             labels[question.accepted] = 2
-        if not labels[candidates].any():
+        if not _learnable(question, moment, poster_days):
             continue  # nobody who answered had posted before: nothing to learn from it
         if moment not in as_of_views:
             # Questions of one serving block share their moment: the corpus as it stood then,

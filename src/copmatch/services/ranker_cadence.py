@@ -9,7 +9,7 @@ encoding), and two builds of nearly the same store would rank differently. So fu
 incremental builds alike keep the current snapshot's ranker (its model file and report)
 while
 
-- the community's answered past questions (``ranking.history.past_questions``) moved by
+- the community's answered past questions (``ranking.history.answered_questions``) moved by
   less than ``learned_refit_share`` of what the ranker was trained on,
 - every setting is as it was (the fingerprint of ``Settings``), and the encoder is the same.
 

@@ -453,36 +453,26 @@ class Store:
     # --- brokering: document facts and introductions ------------------------------------------
     def document_facts(self) -> list[dict[str, Any]]:
         """Every document without its body (the graph and topic code need only these)."""
-        rows = self.db.execute_returning_dicts(
-            "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents ORDER BY id"
-        )
+        rows = self.db.execute_returning_dicts(f"SELECT {_FACT_COLUMNS} FROM documents ORDER BY id")
         return [_decode(row) for row in rows]
 
     def documents_facts(self, document_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``document_facts()`` of the given documents only, by id (a query reads the few it matched)."""
         out: dict[str, dict[str, Any]] = {}
-        unique = list(dict.fromkeys(document_ids))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            rows = self.db.execute_returning_dicts(
-                "SELECT id, kind, title, tags, parent_id, accepted, created_at FROM documents"
-                f" WHERE id IN ({','.join('?' * len(part))})",
-                part,
-            )
+        for chunk in _chunks(list(dict.fromkeys(document_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT {_FACT_COLUMNS} FROM documents WHERE id IN ({marks})"
+            rows = self.db.execute_returning_dicts(query, chunk)
             out.update((row["id"], _decode(row)) for row in rows)
         return out
 
     def answers_of(self, question_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(answer id, question id) of every answer to the given questions."""
         out: list[tuple[str, str]] = []
-        unique = list(dict.fromkeys(question_ids))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            out += self.db.execute(
-                "SELECT id, parent_id FROM documents WHERE kind = 'answer'"
-                f" AND parent_id IN ({','.join('?' * len(part))})",
-                part,
-            ).fetchall()
+        for chunk in _chunks(list(dict.fromkeys(question_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, parent_id FROM documents WHERE kind = 'answer' AND parent_id IN ({marks})"
+            out += self.db.execute(query, chunk).fetchall()
         return out
 
     def add_introductions(self, rows: list[dict[str, Any]], broker: str | None = None) -> list[int]:
@@ -631,6 +621,10 @@ def _document_row(d: Document, now: str, source: str, revision: int) -> dict[str
     row["updated_at"] = now
     row["revision"] = revision
     return row
+
+
+#: A document's facts: every column but the body (``document_facts``, ``documents_facts``).
+_FACT_COLUMNS = "id, kind, title, tags, parent_id, accepted, created_at"
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
