@@ -93,6 +93,21 @@ def test_exact_scan_retrieves_what_faiss_flat_finds(embedder, tiny_built):
     community.close()
 
 
+def test_profile_cosines_skip_members_without_a_profile(embedder, tiny_built):
+    """Only members with a bio or skills are multiplied; the others' cosine is 0, as a zero vector's."""
+    from copmatch.ranking.history import query_cosines
+
+    community = open_community(tiny_built, embedder)
+    searcher, _ = community.current_searcher()
+    assert 0 < len(searcher._profiled) < searcher.corpus.n_members  # the fixture has members without one
+    for text in ("pipe corrosion", "pump vibration after a bearing change"):
+        windows = community.encode_queries([text, text + " and chlorine residual"])
+        for how in ("max", "mean", "centroid"):
+            expected = query_cosines(windows, searcher.profile_vectors, how)
+            np.testing.assert_allclose(searcher.profile_cosines(windows, how), expected, rtol=0, atol=1e-6)
+    community.close()
+
+
 QUERIES = [
     "pump vibration after a bearing change",
     "the the and of",  # only stopwords
@@ -131,6 +146,24 @@ def test_bm25_postings_read_from_disk_equal_loaded_ones(tmp_path):
     on_disk = SparseIndex.load(tmp_path / "bm25", len(texts), in_memory_max_bytes=0)
     for query in QUERIES:
         np.testing.assert_array_equal(on_disk.scores(query), loaded.scores(query))
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 10, 10_000])
+def test_bm25_search_returns_the_k_best_of_every_score(tmp_path, k):
+    # Repeated short texts make ties; the best-k set must hold the k largest scores whatever
+    # the narrowing threshold (the rarest term with k postings) happened to be.
+    texts = [json.loads(line)["body"] for line in documents_path().read_text().splitlines()] * 3 + ["", "x"]
+    SparseIndex.build(texts).save(tmp_path / "bm25")
+    index = SparseIndex.load(tmp_path / "bm25", len(texts), in_memory_max_bytes=0)
+    for query in [*QUERIES, "pump pump valve bearing alarm dosing"]:
+        every = index.scores(query)
+        found = index.search(query, k)
+        positive = np.flatnonzero(every > 0)
+        assert len(found.best) == min(k, len(positive))
+        assert np.all(every[found.best] > 0) and np.all(np.diff(found.best) > 0)
+        expected = np.sort(every[positive])[::-1][: len(found.best)]
+        np.testing.assert_array_equal(np.sort(every[found.best])[::-1], expected)
+        np.testing.assert_array_equal(found.scores_of(np.arange(len(texts))), every)
 
 
 def test_tokenize_is_unchanged_by_the_reader():

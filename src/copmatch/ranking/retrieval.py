@@ -73,6 +73,10 @@ class Searcher:
         self.sparse = sparse
         self.passage_vectors = passage_vectors
         self.profile_vectors = profile_vectors
+        # A member without a bio or skills has a zero vector (cosine 0 to every query): a
+        # query multiplies only the others (a third of a large community has none).
+        self._profiled = np.flatnonzero(np.any(profile_vectors != 0, axis=1))
+        self._profiled_vectors = np.ascontiguousarray(profile_vectors[self._profiled])
         self.profile_sparse = profile_sparse
         self.corpus = corpus
         self.member_rows = corpus.member_rows()
@@ -166,8 +170,8 @@ class Searcher:
         if self.corpus.n_passages == 0:
             empty = np.zeros(0)
             return PassageCandidates(empty.astype(np.int64), empty, empty)
-        bm25_all = self.bm25_scores(query_text)  # (n_passages,)
-        parts = [_top_positive(bm25_all, sparse_top_k)] + ([extra] if extra is not None else [])
+        bm25 = self.sparse.search(query_text, sparse_top_k)
+        parts = [bm25.best] + ([extra] if extra is not None else [])
         if self._exact_scan:
             # Exact search reads every vector anyway; reading them here keeps every cosine, so
             # the candidates need no second pass (and numpy's scan beats FAISS's single-query
@@ -183,7 +187,7 @@ class Searcher:
             ids = np.unique(np.concatenate([found[found >= 0], *parts]).astype(np.int64))
             # approximate hits re-scored exactly
             cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
-        return PassageCandidates(ids, cos, bm25_all[ids])
+        return PassageCandidates(ids, cos, bm25.scores_of(ids))
 
     @cached_property
     def newest_day(self) -> float:
@@ -273,7 +277,10 @@ class Searcher:
         return out
 
     def profile_cosines(self, query_vector: np.ndarray, combination: str = "max") -> np.ndarray:
-        return query_cosines(np.atleast_2d(query_vector), self.profile_vectors, combination)  # (n_members,)
+        cos = query_cosines(np.atleast_2d(query_vector), self._profiled_vectors, combination)
+        out = np.zeros(len(self.profile_vectors), dtype=cos.dtype)  # (n_members,)
+        out[self._profiled] = cos
+        return out
 
     def passage_texts(self, ids: list[int]) -> dict[int, str]:
         return self._texts.texts(ids)
@@ -308,13 +315,6 @@ def _check_encoder(path: Path, manifest: dict, encoder: EncoderIdentity) -> None
             f"but queries would be encoded with {encoder.describe()}.",
             hint="Rebuild with: copmatch index build (or export the encoder it was built with: copmatch models export)",
         )
-
-
-def _top_positive(scores: np.ndarray, k: int) -> np.ndarray:
-    positive = np.flatnonzero(scores > 0)
-    if len(positive) <= k:
-        return positive
-    return positive[np.argpartition(-scores[positive], k - 1)[:k]]
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
