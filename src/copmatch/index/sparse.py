@@ -116,14 +116,6 @@ class _Scores:
         words = [w for w in TOKEN_PATTERN.findall(query.lower()) if w not in self.stopwords]
         return [self.vocab[s] for s in _STEMMER.stemWords(words) if s in self.vocab]
 
-    def postings(self, query: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(passages, scores) of each query term, a repeated term once per occurrence."""
-        out = []
-        for t in self.token_ids(query):
-            starts, stops = self.indptr[t : t + 1], self.indptr[t + 1 : t + 2]
-            out.append((self.indices.ranges(starts, stops), self.data.ranges(starts, stops)))
-        return out
-
     def totals(self, query: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(size,) float64 BM25 sums, and the query's postings: passages, and each term's count.
 
