@@ -8,6 +8,7 @@ across queries. The shape and every default are measured in benchmarks/expert_fi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def document_relevance(passages: np.ndarray, relevance: np.ndarray, passage_doc:
     docs = passage_doc[passages].astype(np.int64)
     order = np.lexsort((-relevance, docs))
     docs, passages, relevance = docs[order], passages[order], relevance[order]
-    first = np.r_[True, docs[1:] != docs[:-1]] if len(docs) else np.zeros(0, dtype=bool)
+    first = run_starts(docs)
     return DocumentHits(docs[first], relevance[first], passages[first])
 
 
@@ -112,22 +113,39 @@ def _acceptance(corpus: Corpus) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MemberEvidence:
-    scores: np.ndarray  # (n_members,) content score >= 0
-    member: np.ndarray  # (n_counted,) member row of each counted contribution
+    """The contributions that made the members' content scores, and those scores."""
+
+    member: np.ndarray  # (n_counted,) member row of each counted contribution, sorted
     doc_hit: np.ndarray  # (n_counted,) index into DocumentHits arrays
     weight: np.ndarray  # (n_counted,) what the contribution added, best first per member
+    scored: np.ndarray  # (n_scored,) int64 rows of the members with a counted contribution, sorted
+    content: np.ndarray  # (n_scored,) their content score > 0 (every other member's is 0)
+    n_members: int
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """(n_members,) content score >= 0 of every member, built on first read."""
+        out = np.zeros(self.n_members)
+        out[self.scored] = self.content
+        return out
 
 
 def aggregate_members(
-    hits: DocumentHits, corpus: Corpus, settings: Settings, recency: np.ndarray | None = None
+    hits: DocumentHits,
+    corpus: Corpus,
+    settings: Settings,
+    recency: np.ndarray | None = None,
+    contrib: np.ndarray | None = None,
 ) -> MemberEvidence:
     """Document-centric aggregation: each contribution adds role x recency x relevance ** power.
 
     The power makes a few strong matches outweigh many weak ones (a focused expert beats
     a generalist); only a member's ``top_documents`` best contributions count, each worth
-    ``rank_decay`` times the previous.
+    ``rank_decay`` times the previous. Costs what the hits touched: only the members with a
+    counted contribution get a score (``MemberEvidence.scores`` spreads them on demand).
+    ``contrib``: ``corpus.contributions_of_docs(hits.docs)``, when the caller has it.
     """
-    contrib = corpus.contributions_of_docs(hits.docs)
+    contrib = corpus.contributions_of_docs(hits.docs) if contrib is None else contrib
     # Position of each contribution's document within hits (docs are sorted, unique).
     doc_hit = np.searchsorted(hits.docs, corpus.contrib_doc[contrib])
     member = corpus.contrib_member[contrib].astype(np.int64)
@@ -138,18 +156,25 @@ def aggregate_members(
     member, doc_hit, weight = member[order], doc_hit[order], weight[order]
     rank = _rank_within_groups(member)
     counted = (rank < settings.top_documents) & (weight > 0)
-    decay = settings.rank_decay ** rank[counted]
-    scores = np.bincount(member[counted], weights=weight[counted] * decay, minlength=corpus.n_members)
-    return MemberEvidence(scores, member[counted], doc_hit[counted], weight[counted] * decay)
+    member, doc_hit, weight = member[counted], doc_hit[counted], weight[counted] * settings.rank_decay ** rank[counted]
+    # Each member's terms summed in the order they come, as a bincount over every member would.
+    first = run_starts(member)
+    content = np.bincount(np.cumsum(first) - 1, weights=weight, minlength=int(first.sum()))
+    return MemberEvidence(member, doc_hit, weight, member[first], content, corpus.n_members)
 
 
 def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
     """0, 1, 2, ... within each run of equal keys of a sorted array."""
-    if len(sorted_keys) == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    run_lengths = np.diff(np.r_[starts, len(sorted_keys)])
-    return np.arange(len(sorted_keys)) - np.repeat(starts, run_lengths)
+    position = np.arange(len(sorted_keys))
+    return position - np.maximum.accumulate(np.where(run_starts(sorted_keys), position, 0))
+
+
+def run_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """(n,) bool: where each run of equal keys of a sorted array starts."""
+    first = np.empty(len(sorted_keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    return first
 
 
 def topical_match(content: np.ndarray, profile: np.ndarray, priors: MemberPriors, settings: Settings) -> np.ndarray:
