@@ -20,14 +20,13 @@ import numpy as np
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, OFFERING_CLASSES, OTHER, Corpus
 from copmatch.ranking.member_values import MemberValues, among, compact_index
 from copmatch.ranking.scores import (
-    DocumentHits,
     MemberPriors,
-    aggregate_members,
+    aggregate_contributions,
     blend,
     document_relevance,
     member_priors,
     passage_relevance,
-    profile_relevance,
+    profile_relevances,
     run_starts,
 )
 from copmatch.settings import Settings
@@ -85,41 +84,60 @@ class MemberFeatures:
     (a superset) whose learned-ranker features it moves, computed when first read.
     """
 
-    def __init__(
-        self, corpus: Corpus, match: QueryMatch, facts: MemberFacts, settings: Settings, hits: DocumentHits
-    ) -> None:
+    def __init__(self, corpus: Corpus, match: QueryMatch, facts: MemberFacts, settings: Settings) -> None:
         self._corpus, self._match, self._facts, self._settings = corpus, match, facts, settings
         priors = facts.priors
-        self.hits = hits
+        # Each array of a large corpus is read once, at the rows the query matched: at a million
+        # passages every such read is a cache miss.
+        self._passage_docs = passage_docs = corpus.passage_doc[match.passages]
+        relevance = passage_relevance(match.cos, match.bm25, settings)
+        self.hits = hits = document_relevance(match.passages, relevance, corpus.passage_doc, passage_docs)
         # Only contributions to matched documents can move a member off the empty value of a
         # topical feature, so only those are read: a query costs what it matched, not the corpus.
-        self._docs = _sorted_unique(corpus.passage_doc[match.passages]).astype(np.int64)  # matched documents
+        self._docs = _sorted_unique(passage_docs).astype(np.int64)  # matched documents
         contributions = corpus.contributions_of_docs(self._docs)
-        self._matched = _Contributions.of(corpus, contributions)
+        kind = corpus.contrib_class[contributions]
+        self._matched = _Contributions(
+            corpus.contrib_member[contributions].astype(np.int64),
+            corpus.contrib_doc[contributions],
+            _OFFERING[kind],
+            kind == ASKER,
+        )
         self._matched_doc = compact_index(self._docs, self._matched.doc)  # position in _docs
         # Relevance of each matched document (0 for those whose every passage fell below relevance).
         self._doc_relevance = np.zeros(len(self._docs))
         self._doc_relevance[compact_index(self._docs, hits.docs)] = hits.relevance
-        # Contributions to documents without relevance add nothing to the default formula's parts.
+        # Contributions to documents without relevance add nothing to the default formula's parts;
+        # those to the hit documents come in their order (both are in document order).
         relevant = self._doc_relevance[self._matched_doc] > 0
-        # Those to the hit documents, in their order (both are in document order).
-        self.evidence = aggregate_members(hits, corpus, settings, priors.recency, contributions[relevant])
+        self.evidence = aggregate_contributions(
+            hits,
+            self._matched.member[relevant],
+            self._matched.doc[relevant],
+            kind[relevant],
+            priors.recency[contributions[relevant]],
+            settings,
+            corpus.n_members,
+        )
         #: (n_touched,) sorted rows of the members whose default formula parts the query moves
         self.rows = touched_members(corpus.n_members, self._matched.member[relevant], match, settings)
         n = len(self.rows)
         self.touched_content = np.zeros(n)
         self.touched_content[compact_index(self.rows, self.evidence.scored)] = self.evidence.content
-        cos, bm25 = match.profile_cos[self.rows], match.profile_bm25[self.rows]
-        self.touched_profile = profile_relevance(cos, bm25, settings)  # (n_touched,) profile relevance
+        # (n_touched,) profile relevance, and the profile's part of knows
+        self.touched_profile, profile_knows = profile_relevances(
+            match.profile_cos[self.rows], match.profile_bm25[self.rows], settings
+        )
         here = MemberPriors(priors.prior[self.rows], priors.profile_weight[self.rows], priors.recency)
         #: (n_touched,) the default formula's final score
         self.touched_default = blend(self.touched_content, self.touched_profile, here, settings)
+        self._relevant = relevant
         relevant_contributions = self._at(self.rows, relevant)
-        self.touched_offered, self.touched_asked = _best_per_member(relevant_contributions, n, self._doc_relevance)
+        self.touched_offered = _best_of(relevant_contributions, relevant_contributions.offering, n, self._doc_relevance)
         # What the member says about themselves counts as evidence like one of their documents
         # would (rare specialities in a bio match by BM25 as much as by meaning).
         #: (n_touched,) topical evidence in [0, 1]: best matching offered document or profile
-        self.touched_knows = np.maximum(self.touched_offered, passage_relevance(cos, bm25, settings))
+        self.touched_knows = np.maximum(self.touched_offered, profile_knows)
         self.active = priors.prior  # (n_members,) the activity prior in (0, 1)
 
     def _at(self, rows: np.ndarray, keep: np.ndarray | slice) -> _Contributions:
@@ -129,6 +147,12 @@ class MemberFeatures:
         return _Contributions(
             compact_index(rows, m.member[keep]), self._matched_doc[keep], m.offering[keep], m.asking[keep]
         )
+
+    @cached_property
+    def touched_asked(self) -> np.ndarray:
+        """(n_touched,) relevance of each touched member's best matching asked question (learned features only)."""
+        relevant_contributions = self._at(self.rows, self._relevant)
+        return _best_of(relevant_contributions, relevant_contributions.asking, len(self.rows), self._doc_relevance)
 
     @cached_property
     def feature_rows(self) -> np.ndarray:
@@ -174,7 +198,7 @@ class MemberFeatures:
     @cached_property
     def _touched_doc_maxima(self) -> tuple[np.ndarray, np.ndarray]:
         """(n_matched_docs,) best passage cosine and best BM25 of each matched document."""
-        at = compact_index(self._docs, self._corpus.passage_doc[self._match.passages])
+        at = compact_index(self._docs, self._passage_docs)
         doc_cos, doc_bm25 = np.full(len(self._docs), -1.0), np.zeros(len(self._docs))
         np.maximum.at(doc_cos, at, self._match.cos)
         np.maximum.at(doc_bm25, at, self._match.bm25)
@@ -244,9 +268,18 @@ class MemberBaseline:
 
     def __init__(self, facts: MemberFacts, settings: Settings) -> None:
         self._facts = facts
+        self._kept: dict[Hashable, Any] = {}
         n = len(facts.priors.prior)
         self.zeros = np.zeros(n)  # (n_members,) content, profile, knows, offered and asked relevance
         self.default = blend(self.zeros, self.zeros, facts.priors, settings)  # (n_members,)
+
+    def kept(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """``make()``, computed on the first call with ``key`` and kept with this baseline (what
+        is derived from it, e.g. a ranker's scores; a race between threads computes it twice,
+        harmlessly)."""
+        if key not in self._kept:
+            self._kept[key] = make()
+        return self._kept[key]
 
     @cached_property
     def values(self) -> np.ndarray:
@@ -286,21 +319,18 @@ def _feature_matrix(
 class MemberFacts:
     """What the features need that no query changes: the priors and the activity at ``now``
     (a serving snapshot computes them once; a past view, once per training question), and
-    what is derived from them once per settings (``kept``)."""
+    what is derived from them once per settings (``baseline``)."""
 
     priors: MemberPriors
     activity: dict[str, np.ndarray]
-    _kept: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def kept(self, key: Hashable, make: Callable[[], Any]) -> Any:
-        """``make()``, computed on the first call with ``key`` and kept with these facts (a race
-        between threads computes it twice, harmlessly: the result is the same)."""
-        if key not in self._kept:
-            self._kept[key] = make()
-        return self._kept[key]
+    _baselines: dict = field(default_factory=dict, compare=False, repr=False)
 
     def baseline(self, settings: Settings) -> MemberBaseline:
-        return self.kept(("baseline", settings), lambda: MemberBaseline(self, settings))
+        """The members' baseline under ``settings``, computed on first use and kept with these facts."""
+        baseline = self._baselines.get(settings)  # one lookup: hashing Settings costs microseconds
+        if baseline is None:  # a race between threads computes it twice, harmlessly
+            baseline = self._baselines[settings] = MemberBaseline(self, settings)
+        return baseline
 
 
 def member_facts(corpus: Corpus, now: float, settings: Settings) -> MemberFacts:
@@ -334,9 +364,7 @@ def member_features(
 
     ``facts``: the query-independent part, when the caller keeps it (``member_facts``)."""
     facts = facts if facts is not None else member_facts(corpus, now, settings)
-    relevance = passage_relevance(match.cos, match.bm25, settings)
-    hits = document_relevance(match.passages, relevance, corpus.passage_doc)
-    return MemberFeatures(corpus, match, facts, settings, hits)
+    return MemberFeatures(corpus, match, facts, settings)
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -383,6 +411,14 @@ def _best_per_member(
     np.maximum.at(offered, contribs.member[contribs.offering], value[contribs.offering])
     np.maximum.at(asked, contribs.member[contribs.asking], value[contribs.asking])
     return offered, asked
+
+
+def _best_of(contribs: _Contributions, which: np.ndarray, n_members: int, per_doc: np.ndarray) -> np.ndarray:
+    """Per member, the best per-document value over the contributions ``which`` (0 for none):
+    one side of ``_best_per_member``."""
+    best = np.zeros(n_members)
+    np.maximum.at(best, contribs.member[which], per_doc[contribs.doc[which]])
+    return best
 
 
 def _sum_offered(contribs: _Contributions, n_members: int, per_doc: np.ndarray) -> np.ndarray:

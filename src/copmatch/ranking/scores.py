@@ -20,10 +20,8 @@ from copmatch.settings import Settings
 
 def passage_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> np.ndarray:
     """Relevance in [0, 1] of each candidate passage from its cosine and BM25 score."""
-    dense = np.clip((cos - settings.dense_floor) / (1.0 - settings.dense_floor), 0.0, 1.0)
     # Saturation keeps a long query's large BM25 sums from dwarfing the dense term.
-    lexical = bm25 / (bm25 + settings.lexical_saturation)
-    return (1.0 - settings.lexical_weight) * dense + settings.lexical_weight * lexical
+    return _relevance(cos, _saturated(bm25, settings), settings.dense_floor, settings.lexical_weight)
 
 
 def profile_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> np.ndarray:
@@ -33,9 +31,26 @@ def profile_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> 
     passage does: it gets a stricter floor, and its BM25 weight is separate because long
     questions share common words with many bios.
     """
-    dense = np.clip((cos - settings.profile_floor) / (1.0 - settings.profile_floor), 0.0, 1.0)
-    lexical = bm25 / (bm25 + settings.lexical_saturation)
-    return (1.0 - settings.profile_lexical_weight) * dense + settings.profile_lexical_weight * lexical
+    return _relevance(cos, _saturated(bm25, settings), settings.profile_floor, settings.profile_lexical_weight)
+
+
+def profile_relevances(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """``profile_relevance`` and ``passage_relevance`` of the same profiles (the second is a
+    profile's part of knows), their lexical term computed once."""
+    lexical = _saturated(bm25, settings)
+    return (
+        _relevance(cos, lexical, settings.profile_floor, settings.profile_lexical_weight),
+        _relevance(cos, lexical, settings.dense_floor, settings.lexical_weight),
+    )
+
+
+def _saturated(bm25: np.ndarray, settings: Settings) -> np.ndarray:
+    return bm25 / (bm25 + settings.lexical_saturation)
+
+
+def _relevance(cos: np.ndarray, lexical: np.ndarray, floor: float, lexical_weight: float) -> np.ndarray:
+    dense = np.clip((cos - floor) / (1.0 - floor), 0.0, 1.0)
+    return (1.0 - lexical_weight) * dense + lexical_weight * lexical
 
 
 @dataclass(frozen=True)
@@ -45,11 +60,14 @@ class DocumentHits:
     best_passage: np.ndarray  # (n_hit_docs,) that passage's id
 
 
-def document_relevance(passages: np.ndarray, relevance: np.ndarray, passage_doc: np.ndarray) -> DocumentHits:
-    """A document is as relevant as its best passage."""
+def document_relevance(
+    passages: np.ndarray, relevance: np.ndarray, passage_doc: np.ndarray, docs: np.ndarray | None = None
+) -> DocumentHits:
+    """A document is as relevant as its best passage. ``docs``: ``passage_doc[passages]``, when
+    the caller has it (a million passages' array is read at random: each read is a cache miss)."""
     keep = relevance > 0
-    passages, relevance = passages[keep], relevance[keep]
-    docs = passage_doc[passages].astype(np.int64)
+    docs = passage_doc[passages[keep]] if docs is None else docs[keep]
+    passages, relevance, docs = passages[keep], relevance[keep], docs.astype(np.int64)
     order = np.lexsort((-relevance, docs))
     docs, passages, relevance = docs[order], passages[order], relevance[order]
     first = run_starts(docs)
@@ -131,11 +149,7 @@ class MemberEvidence:
 
 
 def aggregate_members(
-    hits: DocumentHits,
-    corpus: Corpus,
-    settings: Settings,
-    recency: np.ndarray | None = None,
-    contrib: np.ndarray | None = None,
+    hits: DocumentHits, corpus: Corpus, settings: Settings, recency: np.ndarray | None = None
 ) -> MemberEvidence:
     """Document-centric aggregation: each contribution adds role x recency x relevance ** power.
 
@@ -143,28 +157,49 @@ def aggregate_members(
     a generalist); only a member's ``top_documents`` best contributions count, each worth
     ``rank_decay`` times the previous. Costs what the hits touched: only the members with a
     counted contribution get a score (``MemberEvidence.scores`` spreads them on demand).
-    ``contrib``: ``corpus.contributions_of_docs(hits.docs)``, when the caller has it.
     """
-    contrib = corpus.contributions_of_docs(hits.docs) if contrib is None else contrib
+    contrib = corpus.contributions_of_docs(hits.docs)
+    return aggregate_contributions(
+        hits,
+        corpus.contrib_member[contrib],
+        corpus.contrib_doc[contrib],
+        corpus.contrib_class[contrib],
+        None if recency is None else recency[contrib],
+        settings,
+        corpus.n_members,
+    )
+
+
+def aggregate_contributions(
+    hits: DocumentHits,
+    member: np.ndarray,
+    doc: np.ndarray,
+    kind: np.ndarray,
+    recency: np.ndarray | None,
+    settings: Settings,
+    n_members: int,
+) -> MemberEvidence:
+    """``aggregate_members`` from the contributions to the hit documents, in document order:
+    each one's member, document, evidence class and recency (a caller that read them passes them)."""
     # Position of each contribution's document within hits (docs are sorted, unique).
-    doc_hit = np.searchsorted(hits.docs, corpus.contrib_doc[contrib])
-    member = corpus.contrib_member[contrib].astype(np.int64)
-    weight = role_weights(settings)[corpus.contrib_class[contrib]] * hits.relevance[doc_hit] ** settings.relevance_power
+    doc_hit = np.searchsorted(hits.docs, doc)
+    member = member.astype(np.int64)
+    weight = role_weights(settings)[kind] * hits.relevance[doc_hit] ** settings.relevance_power
     if recency is not None:
-        weight = weight * recency[contrib]
+        weight = weight * recency
     order = np.lexsort((-weight, member))
     member, doc_hit, weight = member[order], doc_hit[order], weight[order]
-    rank = _rank_within_groups(member)
+    rank = rank_within_runs(member)
     counted = (rank < settings.top_documents) & (weight > 0)
     member, doc_hit, weight = member[counted], doc_hit[counted], weight[counted] * settings.rank_decay ** rank[counted]
     # Each member's terms summed in the order they come, as a bincount over every member would.
     first = run_starts(member)
     content = np.bincount(np.cumsum(first) - 1, weights=weight, minlength=int(first.sum()))
-    return MemberEvidence(member, doc_hit, weight, member[first], content, corpus.n_members)
+    return MemberEvidence(member, doc_hit, weight, member[first], content, n_members)
 
 
-def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
-    """0, 1, 2, ... within each run of equal keys of a sorted array."""
+def rank_within_runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal keys (a sorted array, or any with equal keys together)."""
     position = np.arange(len(sorted_keys))
     return position - np.maximum.accumulate(np.where(run_starts(sorted_keys), position, 0))
 

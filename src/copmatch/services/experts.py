@@ -9,7 +9,7 @@ import numpy as np
 
 from copmatch.errors import InvalidQueryError
 from copmatch.ranking.content import content_scores
-from copmatch.ranking.features import MemberFacts, QueryMatch, member_features
+from copmatch.ranking.features import MemberBaseline, MemberFacts, QueryMatch, member_features
 from copmatch.ranking.learned import LearnedRanker
 from copmatch.ranking.member_values import MemberValues, among
 from copmatch.ranking.retrieval import PassageCandidates, Searcher
@@ -17,6 +17,7 @@ from copmatch.ranking.scores import (
     DocumentHits,
     MemberEvidence,
     MemberPriors,
+    rank_within_runs,
 )
 from copmatch.ranking.snippets import focused_snippet
 from copmatch.ranking.threads import one_blas_thread
@@ -155,16 +156,15 @@ class UntouchedScores:
     order: np.ndarray  # (n_members,) rows, best first; ties by row, as the ranking's stable sorts keep them
 
 
-def untouched_scores(facts: MemberFacts, settings: Settings, ranker: LearnedRanker | None) -> UntouchedScores:
-    """The baseline scores of ``ranker`` (None: the default formula), computed once per facts."""
+def untouched_scores(baseline: MemberBaseline, ranker: LearnedRanker | None) -> UntouchedScores:
+    """The baseline scores of ``ranker`` (None: the default formula), computed once per baseline."""
 
     def make() -> tuple[LearnedRanker | None, UntouchedScores]:
-        baseline = facts.baseline(settings)
         final = baseline.default if ranker is None else ranker.probability(baseline.values)
         return ranker, UntouchedScores(final, np.argsort(-final, kind="stable"))
 
     # Keyed by the ranker's identity; the entry holds the ranker, so no other can take its id.
-    kept_ranker, scores = facts.kept(("untouched scores", settings, id(ranker)), make)
+    kept_ranker, scores = baseline.kept(("untouched scores", id(ranker)), make)
     assert kept_ranker is ranker
     return scores
 
@@ -229,7 +229,7 @@ def score_members(
             features.active,
             np.zeros(0, dtype=np.int64),
         )
-    untouched = untouched_scores(facts, settings, ranker)
+    untouched = untouched_scores(baseline, ranker)
     rows = features.rows
     if ranker is None:
         final = MemberValues(rows, features.touched_default, untouched.final)
@@ -259,9 +259,22 @@ def rank_experts(
     candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
     one_blas_thread()  # a query's products are small (ranking/threads.py)
     found = retrieve(searcher, query.text, query_vector, settings, candidate_rows)
+    return rank_retrieved(searcher, query, found, priors, opted_out, settings)
+
+
+def rank_retrieved(
+    searcher: Searcher,
+    query: ExpertQuery,
+    found: Retrieved,
+    priors: MemberPriors,
+    opted_out: Collection[str],
+    settings: Settings,
+) -> list[Expert]:
+    """``rank_experts`` from what the query retrieved: score, rank, and read the evidence."""
     scored = score_members(searcher, found, priors, settings, searcher.ranker)
     blocked = set(query.exclude) | set(opted_out)
     blocked_rows = np.array(sorted({searcher.member_rows[m] for m in blocked if m in searcher.member_rows}), np.int64)
+    candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
     if candidate_rows is not None:
         # Every candidate is returned, scored, however low: the caller compares them.
         rows = candidate_rows[~among(candidate_rows, blocked_rows)]
@@ -366,6 +379,9 @@ def _experts(
     columns = (scored.final_values, scored.knows_values, scored.content_values, scored.profile_values)
     finals, knows, contents, profiles = (values.at(rows).tolist() for values in columns)
     active, prior = scored.active[rows].tolist(), priors.prior[rows].tolist()
+    ids, names, silos = (
+        column[rows].tolist() for column in (corpus.member_ids, corpus.member_names, corpus.member_silos)
+    )
     experts = []
     for i, row in enumerate(rows.tolist()):
         items = []
@@ -378,7 +394,7 @@ def _experts(
                     title=str(corpus.doc_titles[doc]),
                     kind=str(corpus.doc_kinds[doc]),
                     role=role,
-                    score=round(float(weight), 4),
+                    score=round(weight, 4),
                     snippet=focused_snippet(
                         texts.get(int(hits.best_passage[hit]), ""), query_text, settings.snippet_chars
                     ),
@@ -386,16 +402,16 @@ def _experts(
             )
         experts.append(
             Expert(
-                member_id=str(corpus.member_ids[row]),
-                name=str(corpus.member_names[row]),
-                silo=str(corpus.member_silos[row]) or None,
-                score=round(float(finals[i]), 4),
-                knows=round(float(knows[i]), 4),
-                active=round(float(active[i]), 4),
-                has_evidence=bool(knows[i] >= settings.knows_threshold),
-                content=round(float(contents[i]), 4),
-                profile=round(float(profiles[i]), 4),
-                prior=round(float(prior[i]), 4),
+                member_id=str(ids[i]),
+                name=str(names[i]),
+                silo=str(silos[i]) or None,
+                score=round(finals[i], 4),
+                knows=round(knows[i], 4),
+                active=round(active[i], 4),
+                has_evidence=knows[i] >= settings.knows_threshold,
+                content=round(contents[i], 4),
+                profile=round(profiles[i], 4),
+                prior=round(prior[i], 4),
                 evidence=items,
             )
         )
@@ -408,13 +424,20 @@ def _evidence_rows(
     """The counted contributions (already best-first per member) of the returned members:
     exactly the terms summed into their content score, the largest first."""
     # Counted contributions are sorted by member: each returned member's are one run.
-    starts = np.searchsorted(evidence.member, rows, side="left").tolist()
-    ends = np.searchsorted(evidence.member, rows, side="right").tolist()
+    starts = np.searchsorted(evidence.member, rows, side="left")
+    counted = _ranges(starts, np.searchsorted(evidence.member, rows, side="right") - starts)
+    # A document that added next to nothing did not drive the score; showing it would mislead.
+    counted = counted[evidence.weight[counted] >= min_score]
+    counted = counted[rank_within_runs(evidence.member[counted]) < per_member]
     out: dict[int, list[tuple[int, float]]] = {}
-    for member, start, end in zip(rows.tolist(), starts, ends):
-        weights = evidence.weight[start:end]
-        # A document that added next to nothing did not drive the score; showing it would mislead.
-        keep = np.flatnonzero(weights >= min_score)[:per_member]
-        if len(keep):
-            out[member] = list(zip(evidence.doc_hit[start:end][keep].tolist(), weights[keep].tolist()))
+    for member, hit, weight in zip(
+        evidence.member[counted].tolist(), evidence.doc_hit[counted].tolist(), evidence.weight[counted].tolist()
+    ):
+        out.setdefault(member, []).append((hit, weight))
     return out
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(start, start + length) over the pairs, without a Python loop."""
+    ends = np.cumsum(lengths)
+    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
