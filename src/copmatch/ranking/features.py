@@ -161,7 +161,7 @@ class MemberFeatures:
         even below relevance)."""
         contributors = np.unique(self._matched.member)
         extra = contributors[~among(contributors, self.rows)]
-        return np.insert(self.rows, np.searchsorted(self.rows, extra), extra)
+        return np.insert(self.rows, np.searchsorted(self.rows, extra), extra) if len(extra) else self.rows
 
     @cached_property
     def baseline(self) -> MemberBaseline:
@@ -227,8 +227,18 @@ class MemberFeatures:
         n, matched = len(rows), self._at(rows, slice(None))
         doc_cos, doc_bm25 = self._touched_doc_maxima
 
-        def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:  # the default parts at rows
-            return MemberValues(self.rows, touched, empty).at(rows)
+        # The default formula's parts at rows: theirs where computed (rows holds self.rows), else empty.
+        if rows is self.rows:
+
+            def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:
+                return touched
+
+        else:
+            position = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+            inside = self.rows[position] == rows if len(self.rows) else np.zeros(n, dtype=bool)
+
+            def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:
+                return np.where(inside, touched[position], empty[rows]) if len(self.rows) else empty[rows]
 
         best_cos, _ = _best_per_member(matched, n, doc_cos, empty=-1.0)
         best_bm25, _ = _best_per_member(matched, n, doc_bm25)
@@ -312,7 +322,10 @@ def _feature_matrix(
         **topical,
         **{name: values[rows] for name, values in facts.activity.items()},
     }
-    return np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
+    out = np.empty((len(default), len(FEATURES)), dtype=np.float32)
+    for j, name in enumerate(FEATURES):
+        out[:, j] = columns[name]  # rounded to float32 as a float64 matrix's astype would
+    return out
 
 
 @dataclass(frozen=True)
