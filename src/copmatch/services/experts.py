@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -121,9 +122,9 @@ class MemberScores:
     evidence: MemberEvidence  # content score and the contributions that made it
     hits: DocumentHits
     active: np.ndarray  # (n_members,) activity prior alone
-    #: (n_members,) every member by baseline score, best first, ties by row: the order of the
-    #: members a query did not touch (empty when every member is scored per query)
-    untouched_order: np.ndarray
+    #: every member's baseline score and their order, best first, ties by row: how the members a
+    #: query did not touch rank (None when every member is scored per query)
+    untouched: UntouchedScores | None
 
     @property
     def touched(self) -> np.ndarray:
@@ -153,7 +154,12 @@ class UntouchedScores:
     the members in that order: one per snapshot, settings and ranker (``untouched_scores``)."""
 
     final: np.ndarray  # (n_members,)
-    order: np.ndarray  # (n_members,) rows, best first; ties by row, as the ranking's stable sorts keep them
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """(n_members,) rows, best first; ties by row, as the ranking's stable sorts keep them
+        (sorted on first use: scoring alone, as benchmarks do, never needs it)."""
+        return np.argsort(-self.final, kind="stable")
 
 
 def untouched_scores(baseline: MemberBaseline, ranker: LearnedRanker | None) -> UntouchedScores:
@@ -161,7 +167,7 @@ def untouched_scores(baseline: MemberBaseline, ranker: LearnedRanker | None) -> 
 
     def make() -> tuple[LearnedRanker | None, UntouchedScores]:
         final = baseline.default if ranker is None else ranker.probability(baseline.values)
-        return ranker, UntouchedScores(final, np.argsort(-final, kind="stable"))
+        return ranker, UntouchedScores(final)
 
     # Keyed by the ranker's identity; the entry holds the ranker, so no other can take its id.
     kept_ranker, scores = baseline.kept(("untouched scores", id(ranker)), make)
@@ -227,7 +233,7 @@ def score_members(
             evidence,
             features.hits,
             features.active,
-            np.zeros(0, dtype=np.int64),
+            None,
         )
     untouched = untouched_scores(baseline, ranker)
     rows = features.rows
@@ -243,7 +249,7 @@ def score_members(
         evidence,
         features.hits,
         features.active,
-        untouched.order,
+        untouched,
     )
 
 
@@ -295,7 +301,12 @@ def _ranked_rows(scored: MemberScores, blocked: np.ndarray, limit: int, threshol
     if len(blocked):
         allowed = ~among(touched, blocked)
         touched, touched_final, touched_knows = touched[allowed], touched_final[allowed], touched_knows[allowed]
-    fill = _first_untouched(scored.untouched_order, scored.touched, blocked, limit)
+    untouched = scored.untouched
+    fill = (
+        np.zeros(0, dtype=np.int64)
+        if untouched is None
+        else _first_untouched(untouched.order, scored.touched, blocked, limit)
+    )
     rows = np.concatenate([touched, fill])
     return _experts_then_closest(
         rows,
