@@ -10,22 +10,24 @@ Pure numpy, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
-from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, OFFERING_CLASSES, Corpus
+from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, OFFERING_CLASSES, OTHER, Corpus
+from copmatch.ranking.member_values import MemberValues, among, compact_index
 from copmatch.ranking.scores import (
-    DocumentHits,
-    MemberEvidence,
     MemberPriors,
-    aggregate_members,
+    aggregate_contributions,
     blend,
     document_relevance,
     member_priors,
     passage_relevance,
-    profile_relevance,
+    profile_relevances,
+    run_starts,
 )
 from copmatch.settings import Settings
 
@@ -70,45 +72,144 @@ class QueryMatch:
 
 
 class MemberFeatures:
-    """Every member's features for one query (``member_features``).
+    """Every member's features for one query (``member_features``), computed for the members
+    the query touched over the baseline every other member has.
 
-    The default formula's parts (its score, the evidence, knows/active) are computed at once:
-    every query needs them. The feature matrix of the learned ranker and the per-document
-    maxima are computed when first read, since the default formula, which serves most
-    communities, needs neither (at a million passages they were most of a warm query's ranking).
+    A member the query touched nothing of has the features of a query that matched nothing:
+    they depend on the snapshot only (``MemberBaseline``). So a query costs what it matched,
+    not the community: the ``touched_*`` arrays hold the touched members' values, and the
+    (n_members,) arrays every member's, built when first read (training, benchmarks). Two sets
+    of members are touched: ``rows``, whose default formula parts (score, content, profile,
+    knows) a query moves, computed at once since every query needs them; and ``feature_rows``
+    (a superset) whose learned-ranker features it moves, computed when first read.
     """
 
-    def __init__(
-        self,
-        corpus: Corpus,
-        match: QueryMatch,
-        facts: MemberFacts,
-        default_score: np.ndarray,
-        hits: DocumentHits,
-        evidence: MemberEvidence,
-        profile: np.ndarray,
-        matched: _Contributions,
-        doc_relevance: np.ndarray,
-        settings: Settings,
-    ) -> None:
-        self._corpus, self._match, self._facts, self._matched = corpus, match, facts, matched
-        self._doc_relevance = doc_relevance
-        n = corpus.n_members
-        self.default_score = default_score  # (n_members,) the default formula's final score
-        self.hits = hits
-        self.evidence = evidence
-        self.profile = profile  # (n_members,) profile relevance
-        self.offered, self.asked = _best_per_member(matched, n, doc_relevance)
+    def __init__(self, corpus: Corpus, match: QueryMatch, facts: MemberFacts, settings: Settings) -> None:
+        self._corpus, self._match, self._facts, self._settings = corpus, match, facts, settings
+        priors = facts.priors
+        # Each array of a large corpus is read once, at the rows the query matched: at a million
+        # passages every such read is a cache miss.
+        self._passage_docs = passage_docs = corpus.passage_doc[match.passages]
+        relevance = passage_relevance(match.cos, match.bm25, settings)
+        self.hits = hits = document_relevance(match.passages, relevance, corpus.passage_doc, passage_docs)
+        # Only contributions to matched documents can move a member off the empty value of a
+        # topical feature, so only those are read: a query costs what it matched, not the corpus.
+        self._docs = _sorted_unique(passage_docs).astype(np.int64)  # matched documents
+        contributions = corpus.contributions_of_docs(self._docs)
+        kind = corpus.contrib_class[contributions]
+        self._matched = _Contributions(
+            corpus.contrib_member[contributions].astype(np.int64),
+            corpus.contrib_doc[contributions],
+            _OFFERING[kind],
+            kind == ASKER,
+        )
+        self._matched_doc = compact_index(self._docs, self._matched.doc)  # position in _docs
+        # Relevance of each matched document (0 for those whose every passage fell below relevance).
+        self._doc_relevance = np.zeros(len(self._docs))
+        self._doc_relevance[compact_index(self._docs, hits.docs)] = hits.relevance
+        # Contributions to documents without relevance add nothing to the default formula's parts;
+        # those to the hit documents come in their order (both are in document order).
+        relevant = self._doc_relevance[self._matched_doc] > 0
+        self.evidence = aggregate_contributions(
+            hits,
+            self._matched.member[relevant],
+            self._matched.doc[relevant],
+            kind[relevant],
+            priors.recency[contributions[relevant]],
+            settings,
+            corpus.n_members,
+        )
+        #: (n_touched,) sorted rows of the members whose default formula parts the query moves
+        self.rows = touched_members(corpus.n_members, self._matched.member[relevant], match, settings)
+        n = len(self.rows)
+        self.touched_content = np.zeros(n)
+        self.touched_content[compact_index(self.rows, self.evidence.scored)] = self.evidence.content
+        # (n_touched,) profile relevance, and the profile's part of knows
+        self.touched_profile, profile_knows = profile_relevances(
+            match.profile_cos[self.rows], match.profile_bm25[self.rows], settings
+        )
+        here = MemberPriors(priors.prior[self.rows], priors.profile_weight[self.rows], priors.recency)
+        #: (n_touched,) the default formula's final score
+        self.touched_default = blend(self.touched_content, self.touched_profile, here, settings)
+        self._relevant = relevant
+        relevant_contributions = self._at(self.rows, relevant)
+        self.touched_offered = _best_of(relevant_contributions, relevant_contributions.offering, n, self._doc_relevance)
         # What the member says about themselves counts as evidence like one of their documents
         # would (rare specialities in a bio match by BM25 as much as by meaning).
-        #: (n_members,) topical evidence in [0, 1]: best matching offered document or profile
-        self.knows = np.maximum(self.offered, passage_relevance(match.profile_cos, match.profile_bm25, settings))
-        self.active = facts.priors.prior  # (n_members,) the activity prior in (0, 1)
+        #: (n_touched,) topical evidence in [0, 1]: best matching offered document or profile
+        self.touched_knows = np.maximum(self.touched_offered, profile_knows)
+        self.active = priors.prior  # (n_members,) the activity prior in (0, 1)
+
+    def _at(self, rows: np.ndarray, keep: np.ndarray | slice) -> _Contributions:
+        """The matched contributions ``keep``, with members as positions in ``rows`` and
+        documents as positions in the matched documents."""
+        m = self._matched
+        return _Contributions(
+            compact_index(rows, m.member[keep]), self._matched_doc[keep], m.offering[keep], m.asking[keep]
+        )
+
+    @cached_property
+    def touched_asked(self) -> np.ndarray:
+        """(n_touched,) relevance of each touched member's best matching asked question (learned features only)."""
+        relevant_contributions = self._at(self.rows, self._relevant)
+        return _best_of(relevant_contributions, relevant_contributions.asking, len(self.rows), self._doc_relevance)
+
+    @cached_property
+    def feature_rows(self) -> np.ndarray:
+        """(n_feature_touched,) sorted rows of the members whose learned-ranker features the query
+        moves: ``rows`` and every contributor to a matched document (their cosines and BM25 count
+        even below relevance)."""
+        contributors = np.unique(self._matched.member)
+        extra = contributors[~among(contributors, self.rows)]
+        return np.insert(self.rows, np.searchsorted(self.rows, extra), extra) if len(extra) else self.rows
+
+    @cached_property
+    def baseline(self) -> MemberBaseline:
+        return self._facts.baseline(self._settings)
+
+    def _spread(self, touched: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+        return MemberValues(self.rows, touched, baseline).full
+
+    @cached_property
+    def default_score(self) -> np.ndarray:
+        """(n_members,) the default formula's final score."""
+        return self._spread(self.touched_default, self.baseline.default)
+
+    @cached_property
+    def profile(self) -> np.ndarray:
+        """(n_members,) profile relevance."""
+        return self._spread(self.touched_profile, self.baseline.zeros)
+
+    @cached_property
+    def knows(self) -> np.ndarray:
+        """(n_members,) topical evidence in [0, 1]."""
+        return self._spread(self.touched_knows, self.baseline.zeros)
+
+    @cached_property
+    def offered(self) -> np.ndarray:
+        """(n_members,) relevance of each member's best matching offered document."""
+        return self._spread(self.touched_offered, self.baseline.zeros)
+
+    @cached_property
+    def asked(self) -> np.ndarray:
+        """(n_members,) relevance of each member's best matching asked question."""
+        return self._spread(self.touched_asked, self.baseline.zeros)
+
+    @cached_property
+    def _touched_doc_maxima(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_matched_docs,) best passage cosine and best BM25 of each matched document."""
+        at = compact_index(self._docs, self._passage_docs)
+        doc_cos, doc_bm25 = np.full(len(self._docs), -1.0), np.zeros(len(self._docs))
+        np.maximum.at(doc_cos, at, self._match.cos)
+        np.maximum.at(doc_bm25, at, self._match.bm25)
+        return doc_cos, doc_bm25
 
     @cached_property
     def doc_maxima(self) -> tuple[np.ndarray, np.ndarray]:
         """(n_docs,) best passage cosine (-1 when none matched) and best BM25 of each document."""
-        return document_maxima(self._corpus, self._match)
+        doc_cos, doc_bm25 = np.full(self._corpus.n_docs, -1.0), np.zeros(self._corpus.n_docs)
+        doc_cos[self._docs], doc_bm25[self._docs] = self._touched_doc_maxima
+        return doc_cos, doc_bm25
 
     @property
     def doc_cos(self) -> np.ndarray:
@@ -119,46 +220,137 @@ class MemberFeatures:
         return self.doc_maxima[1]
 
     @cached_property
-    def values(self) -> np.ndarray:
-        """(n_members, n_features) float32, columns in FEATURES order."""
-        n, matched, doc_cos, doc_bm25 = self._corpus.n_members, self._matched, self.doc_cos, self.doc_bm25
+    def touched_values(self) -> np.ndarray:
+        """(n_feature_touched, n_features) float32 feature rows of the ``feature_rows`` members,
+        columns in FEATURES order."""
+        rows, baseline = self.feature_rows, self.baseline
+        n, matched = len(rows), self._at(rows, slice(None))
+        doc_cos, doc_bm25 = self._touched_doc_maxima
+
+        # The default formula's parts at rows: theirs where computed (rows holds self.rows), else empty.
+        if rows is self.rows:
+
+            def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:
+                return touched
+
+        else:
+            position = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+            inside = self.rows[position] == rows if len(self.rows) else np.zeros(n, dtype=bool)
+
+            def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:
+                return np.where(inside, touched[position], empty[rows]) if len(self.rows) else empty[rows]
+
         best_cos, _ = _best_per_member(matched, n, doc_cos, empty=-1.0)
         best_bm25, _ = _best_per_member(matched, n, doc_bm25)
         summed_cos = _sum_offered(matched, n, np.maximum(doc_cos - SUM_COSINE_FLOOR, 0.0))
-        summed_bm25 = _sum_offered(matched, n, doc_bm25)
-        matching = _sum_offered(matched, n, (self._doc_relevance >= MATCHING_RELEVANCE).astype(np.float64))
-        columns = {
-            "log default score": np.log(self.default_score),
-            "log content": np.log1p(10.0 * self.evidence.scores),
-            "log prior": np.log(self._facts.priors.prior),
-            "best offered relevance": self.offered,
+        matching = (self._doc_relevance >= MATCHING_RELEVANCE).astype(np.float64)
+        topical = {
+            "best offered relevance": spread(self.touched_offered, baseline.zeros),
             "best offered cosine": best_cos,
             "best offered bm25": np.log1p(best_bm25),
             "top3 mean cosine": _top_mean(matched, n, doc_cos, 3),
-            "best asked relevance": self.asked,
-            "profile relevance": self.profile,
+            "best asked relevance": spread(self.touched_asked, baseline.zeros),
+            "profile relevance": spread(self.touched_profile, baseline.zeros),
             "summed offered cosine": np.log1p(10.0 * summed_cos),
-            "summed offered bm25": np.log1p(summed_bm25),
-            "offered documents matching": np.log1p(matching),
-            **self._facts.activity,
+            "summed offered bm25": np.log1p(_sum_offered(matched, n, doc_bm25)),
+            "offered documents matching": np.log1p(_sum_offered(matched, n, matching)),
         }
-        return np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
+        default = spread(self.touched_default, baseline.default)
+        content = spread(self.touched_content, baseline.zeros)
+        return _feature_matrix(default, content, self._facts, rows, topical)
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """(n_members, n_features) float32, columns in FEATURES order."""
+        out = self.baseline.values.copy()
+        out[self.feature_rows] = self.touched_values
+        return out
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, FEATURES.index(name)]
 
 
+class MemberBaseline:
+    """What every member has for a query that touched nothing of theirs: no matching document,
+    no profile near it. Depends on the snapshot (the members' facts) and the settings only, so
+    it is computed once for both (``MemberFacts.baseline``); a query then computes only the
+    members it touched (``MemberFeatures``)."""
+
+    def __init__(self, facts: MemberFacts, settings: Settings) -> None:
+        self._facts = facts
+        self._kept: dict[Hashable, Any] = {}
+        n = len(facts.priors.prior)
+        self.zeros = np.zeros(n)  # (n_members,) content, profile, knows, offered and asked relevance
+        self.default = blend(self.zeros, self.zeros, facts.priors, settings)  # (n_members,)
+
+    def kept(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """``make()``, computed on the first call with ``key`` and kept with this baseline (what
+        is derived from it, e.g. a ranker's scores; a race between threads computes it twice,
+        harmlessly)."""
+        if key not in self._kept:
+            self._kept[key] = make()
+        return self._kept[key]
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """(n_members, n_features) float32: every member's feature row for a query that touched nothing."""
+        zeros, n = self.zeros, len(self.zeros)
+        empty = np.log1p(zeros)  # log1p of an empty sum, as the touched members' columns are made
+        topical = {
+            "best offered relevance": zeros,
+            "best offered cosine": np.full(n, -1.0),
+            "best offered bm25": empty,
+            "top3 mean cosine": zeros,
+            "best asked relevance": zeros,
+            "profile relevance": zeros,
+            "summed offered cosine": empty,
+            "summed offered bm25": empty,
+            "offered documents matching": empty,
+        }
+        return _feature_matrix(self.default, zeros, self._facts, slice(None), topical)
+
+
+def _feature_matrix(
+    default: np.ndarray, content: np.ndarray, facts: MemberFacts, rows: np.ndarray | slice, topical: dict
+) -> np.ndarray:
+    """(len(rows), n_features) float32 feature rows of the members ``rows`` from their default
+    score, content score and topical columns, and their facts."""
+    columns = {
+        "log default score": np.log(default),
+        "log content": np.log1p(10.0 * content),
+        "log prior": np.log(facts.priors.prior[rows]),
+        **topical,
+        **{name: values[rows] for name, values in facts.activity.items()},
+    }
+    out = np.empty((len(default), len(FEATURES)), dtype=np.float32)
+    for j, name in enumerate(FEATURES):
+        out[:, j] = columns[name]  # rounded to float32 as a float64 matrix's astype would
+    return out
+
+
 @dataclass(frozen=True)
 class MemberFacts:
     """What the features need that no query changes: the priors and the activity at ``now``
-    (a serving snapshot computes them once; a past view, once per training question)."""
+    (a serving snapshot computes them once; a past view, once per training question), and
+    what is derived from them once per settings (``baseline``)."""
 
     priors: MemberPriors
     activity: dict[str, np.ndarray]
+    _baselines: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def baseline(self, settings: Settings) -> MemberBaseline:
+        """The members' baseline under ``settings``, computed on first use and kept with these facts."""
+        baseline = self._baselines.get(settings)  # one lookup: hashing Settings costs microseconds
+        if baseline is None:  # a race between threads computes it twice, harmlessly
+            baseline = self._baselines[settings] = MemberBaseline(self, settings)
+        return baseline
 
 
 def member_facts(corpus: Corpus, now: float, settings: Settings) -> MemberFacts:
     return MemberFacts(member_priors(corpus, settings), _activity(corpus, now))
+
+
+_OFFERING = np.isin(np.arange(OTHER + 1), OFFERING_CLASSES)  # by evidence class: offers knowledge
 
 
 @dataclass(frozen=True)
@@ -175,7 +367,7 @@ class _Contributions:
         kind = corpus.contrib_class if rows is None else corpus.contrib_class[rows]
         member = corpus.contrib_member if rows is None else corpus.contrib_member[rows]
         doc = corpus.contrib_doc if rows is None else corpus.contrib_doc[rows]
-        return cls(member.astype(np.int64), doc, np.isin(kind, OFFERING_CLASSES), kind == ASKER)
+        return cls(member.astype(np.int64), doc, _OFFERING[kind], kind == ASKER)
 
 
 def member_features(
@@ -185,18 +377,30 @@ def member_features(
 
     ``facts``: the query-independent part, when the caller keeps it (``member_facts``)."""
     facts = facts if facts is not None else member_facts(corpus, now, settings)
-    priors = facts.priors
-    relevance = passage_relevance(match.cos, match.bm25, settings)
-    hits = document_relevance(match.passages, relevance, corpus.passage_doc)
-    evidence = aggregate_members(hits, corpus, settings, priors.recency)
-    profile = profile_relevance(match.profile_cos, match.profile_bm25, settings)
-    default = blend(evidence.scores, profile, priors, settings)
-    # Only contributions to matched documents can move a member off the empty value of a
-    # topical feature, so only those are read: a query costs what it matched, not the corpus.
-    touched = np.unique(corpus.passage_doc[match.passages]).astype(np.int64)
-    matched = _Contributions.of(corpus, corpus.contributions_of_docs(touched))
-    doc_relevance = doc_value(corpus, hits.docs, hits.relevance)
-    return MemberFeatures(corpus, match, facts, default, hits, evidence, profile, matched, doc_relevance, settings)
+    return MemberFeatures(corpus, match, facts, settings)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique(values), without sorting when they come sorted (passage ids in document order)."""
+    if len(values) > 1 and not np.all(values[1:] >= values[:-1]):
+        return np.unique(values)
+    return values[run_starts(values)]
+
+
+def touched_members(n_members: int, contributors: np.ndarray, match: QueryMatch, settings: Settings) -> np.ndarray:
+    """Sorted rows of the members a query can move off the baseline: contributors to a matched
+    document, and members whose profile is near enough or shares a word with it. A profile cosine
+    below both floors (``profile_floor`` of the profile relevance, ``dense_floor`` of knows) adds
+    exactly 0, and so does a BM25 of 0; a member with neither has the baseline's values."""
+    floors = (settings.profile_floor, settings.dense_floor)
+    if max(floors) >= 1.0 or settings.lexical_saturation <= 0:
+        return np.arange(n_members, dtype=np.int64)  # degenerate settings: no value is known to vanish
+    touched = np.zeros(n_members, dtype=bool)
+    touched[contributors] = True
+    touched |= match.profile_cos >= min(floors)
+    if settings.lexical_weight > 0 or settings.profile_lexical_weight > 0:
+        touched |= match.profile_bm25 > 0
+    return np.flatnonzero(touched)
 
 
 def document_maxima(corpus: Corpus, match: QueryMatch) -> tuple[np.ndarray, np.ndarray]:
@@ -207,13 +411,6 @@ def document_maxima(corpus: Corpus, match: QueryMatch) -> tuple[np.ndarray, np.n
     np.maximum.at(doc_cos, docs, match.cos)
     np.maximum.at(doc_bm25, docs, match.bm25)
     return doc_cos, doc_bm25
-
-
-def doc_value(corpus: Corpus, docs: np.ndarray, values: np.ndarray, empty: float = 0.0) -> np.ndarray:
-    """(n_docs,) ``values`` at the rows ``docs``, ``empty`` elsewhere."""
-    per_doc = np.full(corpus.n_docs, empty)
-    per_doc[docs] = values
-    return per_doc
 
 
 def _best_per_member(
@@ -227,6 +424,14 @@ def _best_per_member(
     np.maximum.at(offered, contribs.member[contribs.offering], value[contribs.offering])
     np.maximum.at(asked, contribs.member[contribs.asking], value[contribs.asking])
     return offered, asked
+
+
+def _best_of(contribs: _Contributions, which: np.ndarray, n_members: int, per_doc: np.ndarray) -> np.ndarray:
+    """Per member, the best per-document value over the contributions ``which`` (0 for none):
+    one side of ``_best_per_member``."""
+    best = np.zeros(n_members)
+    np.maximum.at(best, contribs.member[which], per_doc[contribs.doc[which]])
+    return best
 
 
 def _sum_offered(contribs: _Contributions, n_members: int, per_doc: np.ndarray) -> np.ndarray:

@@ -139,7 +139,10 @@ class Linear:
     intercept: float
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        return ((x[:, self.columns] - self.mean) / self.scale) @ self.coef + self.intercept
+        # Each row summed on its own, not by a BLAS matrix-vector product: BLAS rounds a row
+        # differently by where it sits in the matrix, and a member's score must not depend on
+        # which other members are scored with it (serving scores only those a query touched).
+        return (((x[:, self.columns] - self.mean) / self.scale) * self.coef).sum(axis=1) + self.intercept
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k).tolist() for k in ("columns", "mean", "scale", "coef")} | {

@@ -8,6 +8,7 @@ across queries. The shape and every default are measured in benchmarks/expert_fi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -19,10 +20,8 @@ from copmatch.settings import Settings
 
 def passage_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> np.ndarray:
     """Relevance in [0, 1] of each candidate passage from its cosine and BM25 score."""
-    dense = np.clip((cos - settings.dense_floor) / (1.0 - settings.dense_floor), 0.0, 1.0)
     # Saturation keeps a long query's large BM25 sums from dwarfing the dense term.
-    lexical = bm25 / (bm25 + settings.lexical_saturation)
-    return (1.0 - settings.lexical_weight) * dense + settings.lexical_weight * lexical
+    return _relevance(cos, _saturated(bm25, settings), settings.dense_floor, settings.lexical_weight)
 
 
 def profile_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> np.ndarray:
@@ -32,9 +31,26 @@ def profile_relevance(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> 
     passage does: it gets a stricter floor, and its BM25 weight is separate because long
     questions share common words with many bios.
     """
-    dense = np.clip((cos - settings.profile_floor) / (1.0 - settings.profile_floor), 0.0, 1.0)
-    lexical = bm25 / (bm25 + settings.lexical_saturation)
-    return (1.0 - settings.profile_lexical_weight) * dense + settings.profile_lexical_weight * lexical
+    return _relevance(cos, _saturated(bm25, settings), settings.profile_floor, settings.profile_lexical_weight)
+
+
+def profile_relevances(cos: np.ndarray, bm25: np.ndarray, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """``profile_relevance`` and ``passage_relevance`` of the same profiles (the second is a
+    profile's part of knows), their lexical term computed once."""
+    lexical = _saturated(bm25, settings)
+    return (
+        _relevance(cos, lexical, settings.profile_floor, settings.profile_lexical_weight),
+        _relevance(cos, lexical, settings.dense_floor, settings.lexical_weight),
+    )
+
+
+def _saturated(bm25: np.ndarray, settings: Settings) -> np.ndarray:
+    return bm25 / (bm25 + settings.lexical_saturation)
+
+
+def _relevance(cos: np.ndarray, lexical: np.ndarray, floor: float, lexical_weight: float) -> np.ndarray:
+    dense = np.clip((cos - floor) / (1.0 - floor), 0.0, 1.0)
+    return (1.0 - lexical_weight) * dense + lexical_weight * lexical
 
 
 @dataclass(frozen=True)
@@ -44,14 +60,17 @@ class DocumentHits:
     best_passage: np.ndarray  # (n_hit_docs,) that passage's id
 
 
-def document_relevance(passages: np.ndarray, relevance: np.ndarray, passage_doc: np.ndarray) -> DocumentHits:
-    """A document is as relevant as its best passage."""
+def document_relevance(
+    passages: np.ndarray, relevance: np.ndarray, passage_doc: np.ndarray, docs: np.ndarray | None = None
+) -> DocumentHits:
+    """A document is as relevant as its best passage. ``docs``: ``passage_doc[passages]``, when
+    the caller has it (a million passages' array is read at random: each read is a cache miss)."""
     keep = relevance > 0
-    passages, relevance = passages[keep], relevance[keep]
-    docs = passage_doc[passages].astype(np.int64)
+    docs = passage_doc[passages[keep]] if docs is None else docs[keep]
+    passages, relevance, docs = passages[keep], relevance[keep], docs.astype(np.int64)
     order = np.lexsort((-relevance, docs))
     docs, passages, relevance = docs[order], passages[order], relevance[order]
-    first = np.r_[True, docs[1:] != docs[:-1]] if len(docs) else np.zeros(0, dtype=bool)
+    first = run_starts(docs)
     return DocumentHits(docs[first], relevance[first], passages[first])
 
 
@@ -112,10 +131,21 @@ def _acceptance(corpus: Corpus) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MemberEvidence:
-    scores: np.ndarray  # (n_members,) content score >= 0
-    member: np.ndarray  # (n_counted,) member row of each counted contribution
+    """The contributions that made the members' content scores, and those scores."""
+
+    member: np.ndarray  # (n_counted,) member row of each counted contribution, sorted
     doc_hit: np.ndarray  # (n_counted,) index into DocumentHits arrays
     weight: np.ndarray  # (n_counted,) what the contribution added, best first per member
+    scored: np.ndarray  # (n_scored,) int64 rows of the members with a counted contribution, sorted
+    content: np.ndarray  # (n_scored,) their content score > 0 (every other member's is 0)
+    n_members: int
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """(n_members,) content score >= 0 of every member, built on first read."""
+        out = np.zeros(self.n_members)
+        out[self.scored] = self.content
+        return out
 
 
 def aggregate_members(
@@ -125,31 +155,61 @@ def aggregate_members(
 
     The power makes a few strong matches outweigh many weak ones (a focused expert beats
     a generalist); only a member's ``top_documents`` best contributions count, each worth
-    ``rank_decay`` times the previous.
+    ``rank_decay`` times the previous. Costs what the hits touched: only the members with a
+    counted contribution get a score (``MemberEvidence.scores`` spreads them on demand).
     """
     contrib = corpus.contributions_of_docs(hits.docs)
+    return aggregate_contributions(
+        hits,
+        corpus.contrib_member[contrib],
+        corpus.contrib_doc[contrib],
+        corpus.contrib_class[contrib],
+        None if recency is None else recency[contrib],
+        settings,
+        corpus.n_members,
+    )
+
+
+def aggregate_contributions(
+    hits: DocumentHits,
+    member: np.ndarray,
+    doc: np.ndarray,
+    kind: np.ndarray,
+    recency: np.ndarray | None,
+    settings: Settings,
+    n_members: int,
+) -> MemberEvidence:
+    """``aggregate_members`` from the contributions to the hit documents, in document order:
+    each one's member, document, evidence class and recency (a caller that read them passes them)."""
     # Position of each contribution's document within hits (docs are sorted, unique).
-    doc_hit = np.searchsorted(hits.docs, corpus.contrib_doc[contrib])
-    member = corpus.contrib_member[contrib].astype(np.int64)
-    weight = role_weights(settings)[corpus.contrib_class[contrib]] * hits.relevance[doc_hit] ** settings.relevance_power
+    doc_hit = np.searchsorted(hits.docs, doc)
+    member = member.astype(np.int64)
+    weight = role_weights(settings)[kind] * hits.relevance[doc_hit] ** settings.relevance_power
     if recency is not None:
-        weight = weight * recency[contrib]
+        weight = weight * recency
     order = np.lexsort((-weight, member))
     member, doc_hit, weight = member[order], doc_hit[order], weight[order]
-    rank = _rank_within_groups(member)
+    rank = rank_within_runs(member)
     counted = (rank < settings.top_documents) & (weight > 0)
-    decay = settings.rank_decay ** rank[counted]
-    scores = np.bincount(member[counted], weights=weight[counted] * decay, minlength=corpus.n_members)
-    return MemberEvidence(scores, member[counted], doc_hit[counted], weight[counted] * decay)
+    member, doc_hit, weight = member[counted], doc_hit[counted], weight[counted] * settings.rank_decay ** rank[counted]
+    # Each member's terms summed in the order they come, as a bincount over every member would.
+    first = run_starts(member)
+    content = np.bincount(np.cumsum(first) - 1, weights=weight, minlength=int(first.sum()))
+    return MemberEvidence(member, doc_hit, weight, member[first], content, n_members)
 
 
-def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
-    """0, 1, 2, ... within each run of equal keys of a sorted array."""
-    if len(sorted_keys) == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    run_lengths = np.diff(np.r_[starts, len(sorted_keys)])
-    return np.arange(len(sorted_keys)) - np.repeat(starts, run_lengths)
+def rank_within_runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal keys (a sorted array, or any with equal keys together)."""
+    position = np.arange(len(sorted_keys))
+    return position - np.maximum.accumulate(np.where(run_starts(sorted_keys), position, 0))
+
+
+def run_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """(n,) bool: where each run of equal keys of a sorted array starts."""
+    first = np.empty(len(sorted_keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    return first
 
 
 def topical_match(content: np.ndarray, profile: np.ndarray, priors: MemberPriors, settings: Settings) -> np.ndarray:

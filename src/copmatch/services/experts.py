@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from copmatch.errors import InvalidQueryError
 from copmatch.ranking.content import content_scores
-from copmatch.ranking.features import MemberFacts, QueryMatch, member_features
+from copmatch.ranking.features import MemberBaseline, MemberFacts, QueryMatch, member_features
 from copmatch.ranking.learned import LearnedRanker
+from copmatch.ranking.member_values import MemberValues, among
 from copmatch.ranking.retrieval import PassageCandidates, Searcher
 from copmatch.ranking.scores import (
     DocumentHits,
     MemberEvidence,
     MemberPriors,
+    rank_within_runs,
 )
 from copmatch.ranking.snippets import focused_snippet
 from copmatch.ranking.threads import one_blas_thread
@@ -106,14 +109,70 @@ class Retrieved:
 
 @dataclass(frozen=True)
 class MemberScores:
-    """Every member's score for one query, with the parts it was built from."""
+    """Every member's score for one query, with the parts it was built from.
 
-    final: np.ndarray  # (n_members,) the score returned to users
+    Held as the values of the members the query touched over what every other member has
+    (``MemberValues``: a per-snapshot baseline), so a query costs what it matched; the
+    (n_members,) arrays ``final``, ``knows``, ``profile`` are built when first read."""
+
+    final_values: MemberValues  # the score returned to users
+    knows_values: MemberValues  # topical evidence alone, in [0, 1]
+    profile_values: MemberValues  # profile (bio/skills) relevance
+    content_values: MemberValues  # content score (``evidence.scores``)
     evidence: MemberEvidence  # content score and the contributions that made it
-    profile: np.ndarray  # (n_members,) profile (bio/skills) relevance
     hits: DocumentHits
-    knows: np.ndarray  # (n_members,) topical evidence alone, in [0, 1]
     active: np.ndarray  # (n_members,) activity prior alone
+    #: every member's baseline score and their order, best first, ties by row: how the members a
+    #: query did not touch rank (None when every member is scored per query)
+    untouched: UntouchedScores | None
+
+    @property
+    def touched(self) -> np.ndarray:
+        """(n_touched,) sorted rows of the members scored for this query (the other values'
+        rows are among them: a member the query did not touch has every baseline value)."""
+        return self.final_values.rows
+
+    @property
+    def final(self) -> np.ndarray:
+        """(n_members,) the score returned to users."""
+        return self.final_values.full
+
+    @property
+    def knows(self) -> np.ndarray:
+        """(n_members,) topical evidence alone, in [0, 1]."""
+        return self.knows_values.full
+
+    @property
+    def profile(self) -> np.ndarray:
+        """(n_members,) profile (bio/skills) relevance."""
+        return self.profile_values.full
+
+
+@dataclass(frozen=True)
+class UntouchedScores:
+    """The final score of every member as a query that touched nothing of theirs gives it, and
+    the members in that order: one per snapshot, settings and ranker (``untouched_scores``)."""
+
+    final: np.ndarray  # (n_members,)
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """(n_members,) rows, best first; ties by row, as the ranking's stable sorts keep them
+        (sorted on first use: scoring alone, as benchmarks do, never needs it)."""
+        return np.argsort(-self.final, kind="stable")
+
+
+def untouched_scores(baseline: MemberBaseline, ranker: LearnedRanker | None) -> UntouchedScores:
+    """The baseline scores of ``ranker`` (None: the default formula), computed once per baseline."""
+
+    def make() -> tuple[LearnedRanker | None, UntouchedScores]:
+        final = baseline.default if ranker is None else ranker.probability(baseline.values)
+        return ranker, UntouchedScores(final)
+
+    # Keyed by the ranker's identity; the entry holds the ranker, so no other can take its id.
+    kept_ranker, scores = baseline.kept(("untouched scores", id(ranker)), make)
+    assert kept_ranker is ranker
+    return scores
 
 
 def retrieve(
@@ -149,7 +208,8 @@ def score_members(
 
     With a learned ranker (the community's own, ``searcher.ranker``) the score is its calibrated
     probability that the member answers; in a community without Q&A history, the content
-    ranker's (ranking/content.py); otherwise the default formula's."""
+    ranker's (ranking/content.py); otherwise the default formula's. Only the members the query
+    touched are scored; every other member keeps the snapshot's baseline (``untouched_scores``)."""
     corpus = searcher.corpus
     found = retrieved.passages
     facts = searcher.member_facts(settings)
@@ -157,15 +217,40 @@ def score_members(
         facts = MemberFacts(priors, facts.activity)
     match = QueryMatch(found.ids, found.cos, found.bm25, retrieved.profile_cos, retrieved.profile_bm25)
     features = member_features(corpus, match, searcher.newest_day, settings, facts)
-    if ranker is not None:
-        final = ranker.probability(features.values)
-    elif searcher.content_only:
+    evidence, baseline = features.evidence, features.baseline
+    content = MemberValues(evidence.scored, evidence.content, baseline.zeros)
+    if searcher.content_only and ranker is None:
+        # The content ranker scores every member against the corpus background (small communities).
+        every = np.arange(corpus.n_members, dtype=np.int64)
         final = content_scores(
             corpus, features.doc_cos, features.doc_bm25, searcher.content_background(settings), settings
         )
-    else:
-        final = features.default_score
-    return MemberScores(final, features.evidence, features.profile, features.hits, features.knows, features.active)
+        return MemberScores(
+            MemberValues(every, final, final),
+            MemberValues(every, features.knows, baseline.zeros),
+            MemberValues(every, features.profile, baseline.zeros),
+            content,
+            evidence,
+            features.hits,
+            features.active,
+            None,
+        )
+    untouched = untouched_scores(baseline, ranker)
+    rows = features.rows
+    if ranker is None:
+        final = MemberValues(rows, features.touched_default, untouched.final)
+    else:  # the learned features move more members than the default formula's parts
+        final = MemberValues(features.feature_rows, ranker.probability(features.touched_values), untouched.final)
+    return MemberScores(
+        final,
+        MemberValues(rows, features.touched_knows, baseline.zeros),
+        MemberValues(rows, features.touched_profile, baseline.zeros),
+        content,
+        evidence,
+        features.hits,
+        features.active,
+        untouched,
+    )
 
 
 def rank_experts(
@@ -177,40 +262,90 @@ def rank_experts(
     settings: Settings,
 ) -> list[Expert]:
     """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``."""
-    corpus = searcher.corpus
     candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
     one_blas_thread()  # a query's products are small (ranking/threads.py)
     found = retrieve(searcher, query.text, query_vector, settings, candidate_rows)
-    scored = score_members(searcher, found, priors, settings, searcher.ranker)
-    scores = scored.final
+    return rank_retrieved(searcher, query, found, priors, opted_out, settings)
 
-    allowed = np.ones(corpus.n_members, dtype=bool)
+
+def rank_retrieved(
+    searcher: Searcher,
+    query: ExpertQuery,
+    found: Retrieved,
+    priors: MemberPriors,
+    opted_out: Collection[str],
+    settings: Settings,
+) -> list[Expert]:
+    """``rank_experts`` from what the query retrieved: score, rank, and read the evidence."""
+    scored = score_members(searcher, found, priors, settings, searcher.ranker)
     blocked = set(query.exclude) | set(opted_out)
-    allowed[[searcher.member_rows[m] for m in blocked if m in searcher.member_rows]] = False
+    blocked_rows = np.array(sorted({searcher.member_rows[m] for m in blocked if m in searcher.member_rows}), np.int64)
+    candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
     if candidate_rows is not None:
         # Every candidate is returned, scored, however low: the caller compares them.
-        rows = candidate_rows[allowed[candidate_rows]]
-        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        rows = candidate_rows[~among(candidate_rows, blocked_rows)]
+        rows = rows[np.argsort(-scored.final_values.at(rows), kind="stable")]
     else:
-        rows = _experts_then_closest(np.flatnonzero(allowed), scored, query.limit, settings.knows_threshold)
+        rows = _ranked_rows(scored, blocked_rows, query.limit, settings.knows_threshold)
     return _experts(searcher, rows, scored, priors, query.text, settings)
 
 
-def _experts_then_closest(rows: np.ndarray, scored: MemberScores, limit: int, threshold: float) -> np.ndarray:
+def _ranked_rows(scored: MemberScores, blocked: np.ndarray, limit: int, threshold: float) -> np.ndarray:
+    """The first ``limit`` allowed members, as ranking every member would give them.
+
+    Every member the query did not touch has knows 0 and the baseline score, so among them the
+    ranking follows the baseline order: only the first ``limit`` allowed ones of that order can
+    be shown. They join the touched members, and the ranking sorts just those."""
+    touched, final, knows = scored.touched, scored.final_values, scored.knows_values
+    touched_final, touched_knows = final.touched, knows.at(touched)
+    if len(blocked):
+        allowed = ~among(touched, blocked)
+        touched, touched_final, touched_knows = touched[allowed], touched_final[allowed], touched_knows[allowed]
+    untouched = scored.untouched
+    fill = (
+        np.zeros(0, dtype=np.int64)
+        if untouched is None
+        else _first_untouched(untouched.order, scored.touched, blocked, limit)
+    )
+    rows = np.concatenate([touched, fill])
+    return _experts_then_closest(
+        rows,
+        np.concatenate([touched_final, final.baseline[fill]]),
+        np.concatenate([touched_knows, knows.baseline[fill]]),
+        limit,
+        threshold,
+    )
+
+
+def _first_untouched(order: np.ndarray, touched: np.ndarray, blocked: np.ndarray, limit: int) -> np.ndarray:
+    """The first ``limit`` members of ``order`` neither touched nor blocked (read a block at a time)."""
+    found: list[np.ndarray] = []
+    count, start, size = 0, 0, 2 * limit + 16
+    while count < limit and start < len(order):
+        block = order[start : start + size]
+        block = block[~among(block, touched) & ~among(block, blocked)]
+        found.append(block)
+        count, start, size = count + len(block), start + size, 2 * size
+    return np.concatenate(found)[:limit] if found else np.zeros(0, dtype=np.int64)
+
+
+def _experts_then_closest(
+    rows: np.ndarray, final: np.ndarray, knows: np.ndarray, limit: int, threshold: float
+) -> np.ndarray:
     """Members with evidence best score first; then, to fill ``limit``, the closest without (best knows first).
 
+    ``rows`` in any order, with each one's ``final`` score and ``knows``; ties go to the lower row.
     A member with no matching evidence is never ranked above one with it: being active is not knowing."""
-    knows, final = scored.knows[rows], scored.final[rows]
     has = knows >= threshold
     evident, evident_final = rows[has], final[has]
     keep = _could_be_among_best(evident_final, limit)
     evident, evident_final = evident[keep], evident_final[keep]
-    evident = evident[np.argsort(-evident_final, kind="stable")][:limit]
+    evident = evident[np.lexsort((evident, -evident_final))][:limit]
     rest, rest_knows, rest_final = rows[~has], knows[~has], final[~has]
     wanted = limit - len(evident)
     keep = _could_be_among_best(rest_knows, wanted)
     rest, rest_knows, rest_final = rest[keep], rest_knows[keep], rest_final[keep]
-    rest = rest[np.lexsort((-rest_final, -rest_knows))][: max(wanted, 0)]
+    rest = rest[np.lexsort((rest, -rest_final, -rest_knows))][: max(wanted, 0)]
     return np.concatenate([evident, rest]).astype(np.int64)
 
 
@@ -249,11 +384,17 @@ def _experts(
     settings: Settings,
 ) -> list[Expert]:
     corpus = searcher.corpus
-    scores, evidence, profile, hits = scored.final, scored.evidence, scored.profile, scored.hits
+    evidence, hits = scored.evidence, scored.hits
     picked = _evidence_rows(evidence, rows, settings.evidence_per_member, settings.evidence_min_score)
     texts = searcher.passage_texts(sorted({int(hits.best_passage[h]) for items in picked.values() for h, _ in items}))
+    columns = (scored.final_values, scored.knows_values, scored.content_values, scored.profile_values)
+    finals, knows, contents, profiles = (values.at(rows).tolist() for values in columns)
+    active, prior = scored.active[rows].tolist(), priors.prior[rows].tolist()
+    ids, names, silos = (
+        column[rows].tolist() for column in (corpus.member_ids, corpus.member_names, corpus.member_silos)
+    )
     experts = []
-    for row in rows.tolist():
+    for i, row in enumerate(rows.tolist()):
         items = []
         for hit, weight in picked.get(row, []):
             doc = int(hits.docs[hit])
@@ -264,7 +405,7 @@ def _experts(
                     title=str(corpus.doc_titles[doc]),
                     kind=str(corpus.doc_kinds[doc]),
                     role=role,
-                    score=round(float(weight), 4),
+                    score=round(weight, 4),
                     snippet=focused_snippet(
                         texts.get(int(hits.best_passage[hit]), ""), query_text, settings.snippet_chars
                     ),
@@ -272,16 +413,16 @@ def _experts(
             )
         experts.append(
             Expert(
-                member_id=str(corpus.member_ids[row]),
-                name=str(corpus.member_names[row]),
-                silo=str(corpus.member_silos[row]) or None,
-                score=round(float(scores[row]), 4),
-                knows=round(float(scored.knows[row]), 4),
-                active=round(float(scored.active[row]), 4),
-                has_evidence=bool(scored.knows[row] >= settings.knows_threshold),
-                content=round(float(evidence.scores[row]), 4),
-                profile=round(float(profile[row]), 4),
-                prior=round(float(priors.prior[row]), 4),
+                member_id=str(ids[i]),
+                name=str(names[i]),
+                silo=str(silos[i]) or None,
+                score=round(finals[i], 4),
+                knows=round(knows[i], 4),
+                active=round(active[i], 4),
+                has_evidence=knows[i] >= settings.knows_threshold,
+                content=round(contents[i], 4),
+                profile=round(profiles[i], 4),
+                prior=round(prior[i], 4),
                 evidence=items,
             )
         )
@@ -293,12 +434,21 @@ def _evidence_rows(
 ) -> dict[int, list[tuple[int, float]]]:
     """The counted contributions (already best-first per member) of the returned members:
     exactly the terms summed into their content score, the largest first."""
+    # Counted contributions are sorted by member: each returned member's are one run.
+    starts = np.searchsorted(evidence.member, rows, side="left")
+    counted = _ranges(starts, np.searchsorted(evidence.member, rows, side="right") - starts)
     # A document that added next to nothing did not drive the score; showing it would mislead.
-    keep = np.isin(evidence.member, rows) & (evidence.weight >= min_score)
+    counted = counted[evidence.weight[counted] >= min_score]
+    counted = counted[rank_within_runs(evidence.member[counted]) < per_member]
     out: dict[int, list[tuple[int, float]]] = {}
     for member, hit, weight in zip(
-        evidence.member[keep].tolist(), evidence.doc_hit[keep].tolist(), evidence.weight[keep].tolist()
+        evidence.member[counted].tolist(), evidence.doc_hit[counted].tolist(), evidence.weight[counted].tolist()
     ):
-        if len(out.setdefault(member, [])) < per_member:
-            out[member].append((hit, weight))
+        out.setdefault(member, []).append((hit, weight))
     return out
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(start, start + length) over the pairs, without a Python loop."""
+    ends = np.cumsum(lengths)
+    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
