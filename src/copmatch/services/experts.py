@@ -219,32 +219,26 @@ def score_members(
     features = member_features(corpus, match, searcher.newest_day, settings, facts)
     evidence, baseline = features.evidence, features.baseline
     content = MemberValues(evidence.scored, evidence.content, baseline.zeros)
+    untouched: UntouchedScores | None = None
     if searcher.content_only and ranker is None:
         # The content ranker scores every member against the corpus background (small communities).
-        every = np.arange(corpus.n_members, dtype=np.int64)
-        final = content_scores(
+        rows = np.arange(corpus.n_members, dtype=np.int64)
+        every = content_scores(
             corpus, features.doc_cos, features.doc_bm25, searcher.content_background(settings), settings
         )
-        return MemberScores(
-            MemberValues(every, final, final),
-            MemberValues(every, features.knows, baseline.zeros),
-            MemberValues(every, features.profile, baseline.zeros),
-            content,
-            evidence,
-            features.hits,
-            features.active,
-            None,
-        )
-    untouched = untouched_scores(baseline, ranker)
-    rows = features.rows
-    if ranker is None:
-        final = MemberValues(rows, features.touched_default, untouched.final)
-    else:  # the learned features move more members than the default formula's parts
-        final = MemberValues(features.feature_rows, ranker.probability(features.touched_values), untouched.final)
+        final = MemberValues(rows, every, every)
+        knows, profile = features.knows, features.profile
+    else:
+        untouched = untouched_scores(baseline, ranker)
+        rows, knows, profile = features.rows, features.touched_knows, features.touched_profile
+        if ranker is None:
+            final = MemberValues(rows, features.touched_default, untouched.final)
+        else:  # the learned features move more members than the default formula's parts
+            final = MemberValues(features.feature_rows, ranker.probability(features.touched_values), untouched.final)
     return MemberScores(
         final,
-        MemberValues(rows, features.touched_knows, baseline.zeros),
-        MemberValues(rows, features.touched_profile, baseline.zeros),
+        MemberValues(rows, knows, baseline.zeros),
+        MemberValues(rows, profile, baseline.zeros),
         content,
         evidence,
         features.hits,
