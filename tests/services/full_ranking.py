@@ -17,7 +17,6 @@ from copmatch.ranking.features import (
     SUM_COSINE_FLOOR,
     MemberFacts,
     QueryMatch,
-    _best_per_member,
     _Contributions,
     _sum_offered,
     _top_mean,
@@ -43,6 +42,19 @@ from copmatch.services.experts import (
     retrieve,
 )
 from copmatch.settings import Settings
+
+
+def _best_per_member(
+    contribs: _Contributions, n_members: int, per_doc: np.ndarray, empty: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per member, the best per-document value over documents they offered (answered, authored)
+    and over those they asked, among ``contribs`` (``empty`` for none)."""
+    value = per_doc[contribs.doc]
+    offered = np.full(n_members, empty)
+    asked = np.full(n_members, empty)
+    np.maximum.at(offered, contribs.member[contribs.offering], value[contribs.offering])
+    np.maximum.at(asked, contribs.member[contribs.asking], value[contribs.asking])
+    return offered, asked
 
 
 class FullFeatures:

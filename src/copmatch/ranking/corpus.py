@@ -83,7 +83,11 @@ _TEXT_COLUMNS = ("doc_titles",)
 
 def concat_ranges(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Concatenation of arange(ptr[r], ptr[r + 1]) over rows, without a Python loop."""
-    starts, lengths = ptr[rows], ptr[rows + 1] - ptr[rows]
+    return concat_runs(ptr[rows], ptr[rows + 1] - ptr[rows])
+
+
+def concat_runs(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(start, start + length) over the pairs, without a Python loop."""
     total = int(lengths.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)

@@ -227,21 +227,12 @@ class MemberFeatures:
         n, matched = len(rows), self._at(rows, slice(None))
         doc_cos, doc_bm25 = self._touched_doc_maxima
 
-        # The default formula's parts at rows: theirs where computed (rows holds self.rows), else empty.
-        if rows is self.rows:
+        def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:
+            """The default formula's parts at ``rows``: theirs where computed, else the empty value."""
+            return MemberValues(self.rows, touched, empty).at(rows)
 
-            def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:
-                return touched
-
-        else:
-            position = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
-            inside = self.rows[position] == rows if len(self.rows) else np.zeros(n, dtype=bool)
-
-            def spread(touched: np.ndarray, empty: np.ndarray) -> np.ndarray:
-                return np.where(inside, touched[position], empty[rows]) if len(self.rows) else empty[rows]
-
-        best_cos, _ = _best_per_member(matched, n, doc_cos, empty=-1.0)
-        best_bm25, _ = _best_per_member(matched, n, doc_bm25)
+        best_cos = _best_of(matched, matched.offering, n, doc_cos, empty=-1.0)
+        best_bm25 = _best_of(matched, matched.offering, n, doc_bm25)
         summed_cos = _sum_offered(matched, n, np.maximum(doc_cos - SUM_COSINE_FLOOR, 0.0))
         matching = (self._doc_relevance >= MATCHING_RELEVANCE).astype(np.float64)
         topical = {
@@ -403,33 +394,11 @@ def touched_members(n_members: int, contributors: np.ndarray, match: QueryMatch,
     return np.flatnonzero(touched)
 
 
-def document_maxima(corpus: Corpus, match: QueryMatch) -> tuple[np.ndarray, np.ndarray]:
-    """(n_docs,) best passage cosine (-1 when none matched) and best BM25 of each document."""
-    docs = corpus.passage_doc[match.passages].astype(np.int64)
-    doc_cos = np.full(corpus.n_docs, -1.0)
-    doc_bm25 = np.zeros(corpus.n_docs)
-    np.maximum.at(doc_cos, docs, match.cos)
-    np.maximum.at(doc_bm25, docs, match.bm25)
-    return doc_cos, doc_bm25
-
-
-def _best_per_member(
-    contribs: _Contributions, n_members: int, per_doc: np.ndarray, empty: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per member, the best per-document value over documents they offered (answered, authored)
-    and over those they asked, among ``contribs`` (``empty`` for none)."""
-    value = per_doc[contribs.doc]
-    offered = np.full(n_members, empty)
-    asked = np.full(n_members, empty)
-    np.maximum.at(offered, contribs.member[contribs.offering], value[contribs.offering])
-    np.maximum.at(asked, contribs.member[contribs.asking], value[contribs.asking])
-    return offered, asked
-
-
-def _best_of(contribs: _Contributions, which: np.ndarray, n_members: int, per_doc: np.ndarray) -> np.ndarray:
-    """Per member, the best per-document value over the contributions ``which`` (0 for none):
-    one side of ``_best_per_member``."""
-    best = np.zeros(n_members)
+def _best_of(
+    contribs: _Contributions, which: np.ndarray, n_members: int, per_doc: np.ndarray, empty: float = 0.0
+) -> np.ndarray:
+    """Per member, the best per-document value over the contributions ``which`` (``empty`` for none)."""
+    best = np.full(n_members, empty)
     np.maximum.at(best, contribs.member[which], per_doc[contribs.doc[which]])
     return best
 

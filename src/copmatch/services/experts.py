@@ -10,6 +10,7 @@ import numpy as np
 
 from copmatch.errors import InvalidQueryError
 from copmatch.ranking.content import content_scores
+from copmatch.ranking.corpus import concat_runs
 from copmatch.ranking.features import MemberBaseline, MemberFacts, QueryMatch, member_features
 from copmatch.ranking.learned import LearnedRanker
 from copmatch.ranking.member_values import MemberValues, among
@@ -105,6 +106,7 @@ class Retrieved:
     passages: PassageCandidates
     profile_cos: np.ndarray  # (n_members,)
     profile_bm25: np.ndarray  # (n_members,)
+    candidates: np.ndarray | None = None  # sorted member rows the query was restricted to, if any
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def retrieve(
         searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra, how),
         searcher.profile_cosines(query_vector, how),
         searcher.profile_bm25_scores(query_text),
+        candidate_rows,
     )
 
 
@@ -274,7 +277,7 @@ def rank_retrieved(
     scored = score_members(searcher, found, priors, settings, searcher.ranker)
     blocked = set(query.exclude) | set(opted_out)
     blocked_rows = np.array(sorted({searcher.member_rows[m] for m in blocked if m in searcher.member_rows}), np.int64)
-    candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
+    candidate_rows = found.candidates
     if candidate_rows is not None:
         # Every candidate is returned, scored, however low: the caller compares them.
         rows = candidate_rows[~among(candidate_rows, blocked_rows)]
@@ -430,7 +433,7 @@ def _evidence_rows(
     exactly the terms summed into their content score, the largest first."""
     # Counted contributions are sorted by member: each returned member's are one run.
     starts = np.searchsorted(evidence.member, rows, side="left")
-    counted = _ranges(starts, np.searchsorted(evidence.member, rows, side="right") - starts)
+    counted = concat_runs(starts, np.searchsorted(evidence.member, rows, side="right") - starts)
     # A document that added next to nothing did not drive the score; showing it would mislead.
     counted = counted[evidence.weight[counted] >= min_score]
     counted = counted[rank_within_runs(evidence.member[counted]) < per_member]
@@ -440,9 +443,3 @@ def _evidence_rows(
     ):
         out.setdefault(member, []).append((hit, weight))
     return out
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(start, start + length) over the pairs, without a Python loop."""
-    ends = np.cumsum(lengths)
-    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - (ends - lengths), lengths)
