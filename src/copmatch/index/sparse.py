@@ -4,7 +4,7 @@ The index is built from term counts (index/term_counts.py: bm25s's scores and fi
 plus the counts, so an incremental build updates it). Queries read the arrays with numpy alone: importing bm25s pulls
 in scipy and tqdm (~0.3 s), which a one-question CLI run should not pay. The query-side
 tokenisation repeats bm25s.tokenize exactly (lowercase, ``\\b\\w\\w+\\b``, the saved
-stopwords, the same Snowball stemmer); ``tests/test_fast_path.py`` checks the scores agree.
+stopwords, the same Snowball stemmer); ``tests/index/test_fast_path.py`` checks the scores equal bm25s's.
 """
 
 from __future__ import annotations
@@ -117,17 +117,20 @@ class _Scores:
         return [self.vocab[s] for s in _STEMMER.stemWords(words) if s in self.vocab]
 
     def totals(self, query: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(size,) float64 BM25 sums, and the query's postings: passages, and each term's count.
+        """(size,) float32 BM25 sums, and the query's postings: passages, and each term's count.
 
-        A repeated query term counts each time, as in bm25s. The weights go to ``bincount`` as
-        float64: given float32 it converts them one by one, 3x slower at a million passages."""
+        A repeated query term counts each time, as in bm25s. The sums are bm25s's own: float32,
+        added in the query's term order with ``np.add.at``. Its fast path needs the saved
+        dtypes as they are (int32 passages, float32 scores); ``bincount`` converts both, and at
+        a million passages that took 18 ms at p95 against 8.5 (benchmarks/scale_e2e.py)."""
         terms = np.asarray(self.token_ids(query), dtype=np.int64)
+        totals = np.zeros(max(size, self.num_docs), dtype=np.float32)  # callers slice to their size
         if not len(terms):
-            return np.zeros(size), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return totals, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         starts, stops = self.indptr[terms], self.indptr[terms + 1]
         passages = self.indices.ranges(starts, stops)
-        weights = self.data.ranges(starts, stops).astype(np.float64)
-        return np.bincount(passages, weights=weights, minlength=size), passages, stops - starts
+        np.add.at(totals, passages, self.data.ranges(starts, stops))
+        return totals, passages, stops - starts
 
 
 class SparseIndex:
@@ -163,12 +166,12 @@ class SparseIndex:
         """BM25 score of every item for the query, (size,) float32."""
         if self.size == 0:
             return np.zeros(0, dtype=np.float32)
-        return self._reader.totals(query, self.size)[0][: self.size].astype(np.float32)
+        return self._reader.totals(query, self.size)[0][: self.size]
 
     def search(self, query: str, k: int) -> SparseMatch:
         """The query's ``k`` best items (those with a positive score), and every item's score on demand."""
         if self.size == 0:
-            return SparseMatch(np.zeros(0), np.zeros(0, dtype=np.int64))
+            return SparseMatch(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
         totals, passages, lengths = self._reader.totals(query, self.size)
         totals = totals[: self.size]
         return SparseMatch(totals, _best(totals, passages, lengths, k))
@@ -210,12 +213,12 @@ class SparseIndex:
 class SparseMatch:
     """One query's BM25 over the whole index: its best items, and any item's score."""
 
-    totals: np.ndarray  # (size,) float64 sums; read through ``scores_of``
+    totals: np.ndarray  # (size,) float32 sums; read through ``scores_of``
     best: np.ndarray  # (<= k,) ids of the best items with a positive score, ascending
 
     def scores_of(self, ids: np.ndarray) -> np.ndarray:
         """(len(ids),) float32 scores, equal to ``SparseIndex.scores(query)[ids]``."""
-        return self.totals[ids].astype(np.float32)
+        return self.totals[ids]
 
 
 def _best(totals: np.ndarray, passages: np.ndarray, lengths: np.ndarray, k: int) -> np.ndarray:
