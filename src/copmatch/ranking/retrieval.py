@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import zipfile
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +31,7 @@ from copmatch.index.snapshot import (
     SNAPSHOT_FORMAT,
     read_manifest,
 )
-from copmatch.index.sparse import SparseIndex
+from copmatch.index.sparse import SparseIndex, SparseMatch
 from copmatch.index.texts import TextReader
 from copmatch.index.vectors import open_vectors
 from copmatch.ranking.asof import newest_day
@@ -39,6 +40,7 @@ from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
 from copmatch.ranking.features import MemberFacts, member_facts
 from copmatch.ranking.history import query_cosines
 from copmatch.ranking.learned import LearnedRanker
+from copmatch.ranking.overlap import in_background
 from copmatch.settings import Settings
 
 
@@ -159,35 +161,45 @@ class Searcher:
         sparse_top_k: int,
         extra: np.ndarray | None = None,
         combination: str = "max",
+        lexical: Future[SparseMatch] | None = None,
     ) -> PassageCandidates:
         """Union of dense hits, BM25 hits and ``extra`` passages, each scored exactly both ways.
 
         ``query_vector`` is (dim,), or (n_windows, dim) for a query split into windows; each
         window's dense hits are searched, and a passage's cosine combines the windows'
-        (``combination``, see ranking/history.query_cosines).
+        (``combination``, see ranking/history.query_cosines). The BM25 search runs in the
+        background while the dense one does; ``lexical`` is one already started
+        (``start_lexical``) by a caller with other work to overlap with it.
         """
         windows = np.atleast_2d(query_vector)  # (n_windows, dim)
+        if lexical is None:
+            lexical = self.start_lexical(query_text, sparse_top_k)
         if self.corpus.n_passages == 0:
             empty = np.zeros(0)
             return PassageCandidates(empty.astype(np.int64), empty, empty)
-        bm25 = self.sparse.search(query_text, sparse_top_k)
-        parts = [bm25.best] + ([extra] if extra is not None else [])
+        extra_parts = [extra] if extra is not None else []
         if self._exact_scan:
             # Exact search reads every vector anyway; reading them here keeps every cosine, so
             # the candidates need no second pass (and numpy's scan beats FAISS's single-query
             # heap for a few hundred neighbours).
             cos_all = query_cosines(windows, self.passage_vectors, combination)  # (n_passages,)
+            bm25 = lexical.result()
             flags = np.zeros(len(cos_all), dtype=bool)  # cheaper than sorting ids at this size
-            for part in (_top_k(cos_all, dense_top_k), *parts):
+            for part in (_top_k(cos_all, dense_top_k), bm25.best, *extra_parts):
                 flags[part] = True
             ids = np.flatnonzero(flags)
             cos = cos_all[ids]
         else:
             found = self.dense.search(windows.astype(np.float32), dense_top_k)[1].ravel()
-            ids = np.unique(np.concatenate([found[found >= 0], *parts]).astype(np.int64))
+            bm25 = lexical.result()
+            ids = np.unique(np.concatenate([found[found >= 0], bm25.best, *extra_parts]).astype(np.int64))
             # approximate hits re-scored exactly
             cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
         return PassageCandidates(ids, cos, bm25.scores_of(ids))
+
+    def start_lexical(self, query_text: str, sparse_top_k: int) -> Future[SparseMatch]:
+        """The query's BM25 search, started in the background (ranking/overlap.py)."""
+        return in_background(self.sparse.search, query_text, sparse_top_k)
 
     @cached_property
     def newest_day(self) -> float:

@@ -192,12 +192,13 @@ def retrieve(
         background = searcher.content_background(settings).passages
         extra = background if extra is None else np.union1d(extra, background)
     how = settings.query_window_combination
-    return Retrieved(
-        searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra, how),
-        searcher.profile_cosines(query_vector, how),
-        searcher.profile_bm25_scores(query_text),
-        candidate_rows,
+    # BM25, the longest search at scale, runs in the background through the profile match and the dense search.
+    lexical = searcher.start_lexical(query_text, settings.sparse_top_k)
+    profiles = searcher.profile_cosines(query_vector, how)
+    passages = searcher.retrieve(
+        query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra, how, lexical=lexical
     )
+    return Retrieved(passages, profiles, searcher.profile_bm25_scores(query_text), candidate_rows)
 
 
 def score_members(
