@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from copmatch.ranking.overlap import in_background
+from copmatch.ranking.overlap import in_background, right_away
 
 
 def test_background_work_runs_off_the_callers_thread_and_returns_its_result():
@@ -33,3 +33,9 @@ def test_a_forked_child_gets_a_pool_of_its_own():
         os._exit(0 if ok else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_right_away_runs_on_the_callers_thread_and_keeps_its_error():
+    assert right_away(threading.current_thread).result() is threading.current_thread()
+    with pytest.raises(ZeroDivisionError):
+        right_away(lambda: 1 / 0).result()

@@ -141,3 +141,29 @@ def test_calibrated_scores_and_evidence_on_a_real_dump(coffee_built, tmp_path, e
     assert close.score > far.score
     assert answer in {ev.document_id for ev in close.evidence}
     community.close()
+
+
+def test_bm25_searched_in_the_background_gives_the_same_experts(sample_built, monkeypatch):
+    """Large snapshots search BM25 on another thread while the dense search and the profile
+    match run (ranking/overlap.py); forced here on the sample, the answers are the inline ones."""
+    import threading
+
+    from copmatch.ranking import retrieval
+    from copmatch.sample import questions
+
+    texts = [q["text"] for q in questions()]
+    searcher, _ = sample_built.current_searcher()
+    search, threads = searcher.sparse.search, []
+
+    def recording(*args):
+        threads.append(threading.current_thread())
+        return search(*args)
+
+    monkeypatch.setattr(searcher.sparse, "search", recording)
+    inline = [[e.to_dict() for e in sample_built.find_experts(t, limit=10)] for t in texts]
+    assert threads and all(t is threading.current_thread() for t in threads)  # small: no handoff
+    threads.clear()
+    monkeypatch.setattr(retrieval, "LEXICAL_OVERLAP_MIN_PASSAGES", 0)
+    overlapped = [[e.to_dict() for e in sample_built.find_experts(t, limit=10)] for t in texts]
+    assert threads and all(t is not threading.current_thread() for t in threads)
+    assert overlapped == inline

@@ -31,6 +31,17 @@ def in_background(work: Callable[..., T], /, *args: object) -> Future[T]:
     return _shared_pool().submit(work, *args)
 
 
+def right_away(work: Callable[..., T], /, *args: object) -> Future[T]:
+    """``work(*args)`` run now, on the caller's thread, as a finished future (for work too short
+    to be worth a handoff: two Python threads also contend for the GIL between C calls)."""
+    future: Future[T] = Future()
+    try:
+        future.set_result(work(*args))
+    except Exception as exc:  # raised again by .result(), as in_background's would be
+        future.set_exception(exc)
+    return future
+
+
 def _shared_pool() -> ThreadPoolExecutor:
     # A forked child inherits the pool's bookkeeping but not its threads, and a submit there
     # would wait forever: each process makes its own.

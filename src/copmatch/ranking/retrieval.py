@@ -40,8 +40,14 @@ from copmatch.ranking.corpus import EVIDENCE_CLASS_NAMES, Corpus, concat_ranges
 from copmatch.ranking.features import MemberFacts, member_facts
 from copmatch.ranking.history import query_cosines
 from copmatch.ranking.learned import LearnedRanker
-from copmatch.ranking.overlap import in_background
+from copmatch.ranking.overlap import in_background, right_away
 from copmatch.settings import Settings
+
+#: Snapshots from this many passages search BM25 in the background. BM25 costs about 5 ms per
+#: million passages at p50 (benchmarks/scale_e2e.py), so from here it outlasts the handoff and
+#: the GIL contention of a second thread; below, the sample community's search step took
+#: 1.0 ms overlapped against 0.4 ms inline (benchmarks/query_latency.py).
+LEXICAL_OVERLAP_MIN_PASSAGES = 200_000
 
 
 @dataclass(frozen=True)
@@ -198,8 +204,10 @@ class Searcher:
         return PassageCandidates(ids, cos, bm25.scores_of(ids))
 
     def start_lexical(self, query_text: str, sparse_top_k: int) -> Future[SparseMatch]:
-        """The query's BM25 search, started in the background (ranking/overlap.py)."""
-        return in_background(self.sparse.search, query_text, sparse_top_k)
+        """The query's BM25 search, started in the background (ranking/overlap.py) in a large
+        snapshot; in a small one it is done at once, being shorter than a thread handoff."""
+        run = in_background if self.corpus.n_passages >= LEXICAL_OVERLAP_MIN_PASSAGES else right_away
+        return run(self.sparse.search, query_text, sparse_top_k)
 
     @cached_property
     def newest_day(self) -> float:
