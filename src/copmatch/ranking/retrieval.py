@@ -46,7 +46,7 @@ from copmatch.settings import Settings
 #: Snapshots from this many passages search BM25 in the background. BM25 costs about 5 ms per
 #: million passages at p50 (benchmarks/scale_e2e.py), so from here it outlasts the handoff and
 #: the GIL contention of a second thread; below, the sample community's search step took
-#: 1.0 ms overlapped against 0.4 ms inline (benchmarks/query_latency.py).
+#: 1.0 ms overlapped against 0.6 ms inline (benchmarks/query_latency.py).
 LEXICAL_OVERLAP_MIN_PASSAGES = 200_000
 
 
@@ -173,9 +173,9 @@ class Searcher:
 
         ``query_vector`` is (dim,), or (n_windows, dim) for a query split into windows; each
         window's dense hits are searched, and a passage's cosine combines the windows'
-        (``combination``, see ranking/history.query_cosines). The BM25 search runs in the
-        background while the dense one does; ``lexical`` is one already started
-        (``start_lexical``) by a caller with other work to overlap with it.
+        (``combination``, see ranking/history.query_cosines). In a large snapshot the BM25
+        search runs in the background while the dense one does (``start_lexical``);
+        ``lexical`` is one a caller already started, to overlap other work with it too.
         """
         windows = np.atleast_2d(query_vector)  # (n_windows, dim)
         if lexical is None:

@@ -192,7 +192,7 @@ def retrieve(
         background = searcher.content_background(settings).passages
         extra = background if extra is None else np.union1d(extra, background)
     how = settings.query_window_combination
-    # BM25, the longest search at scale, runs in the background through the profile match and the dense search.
+    # In a large snapshot BM25, its longest search, runs in the background through the profile match and the dense one.
     lexical = searcher.start_lexical(query_text, settings.sparse_top_k)
     profiles = searcher.profile_cosines(query_vector, how)
     passages = searcher.retrieve(
