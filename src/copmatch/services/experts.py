@@ -21,7 +21,7 @@ from copmatch.ranking.scores import (
     MemberPriors,
     rank_within_runs,
 )
-from copmatch.ranking.snippets import focused_snippet
+from copmatch.ranking.snippets import FocusedSnippets
 from copmatch.ranking.threads import one_blas_thread
 from copmatch.settings import Settings
 
@@ -391,6 +391,7 @@ def _experts(
     ids, names, silos = (
         column[rows].tolist() for column in (corpus.member_ids, corpus.member_names, corpus.member_silos)
     )
+    snippet_of = FocusedSnippets(query_text, settings.snippet_chars)
     experts = []
     for i, row in enumerate(rows.tolist()):
         items = []
@@ -404,9 +405,7 @@ def _experts(
                     kind=str(corpus.doc_kinds[doc]),
                     role=role,
                     score=round(weight, 4),
-                    snippet=focused_snippet(
-                        texts.get(int(hits.best_passage[hit]), ""), query_text, settings.snippet_chars
-                    ),
+                    snippet=snippet_of(texts.get(int(hits.best_passage[hit]), "")),
                 )
             )
         experts.append(

@@ -16,7 +16,7 @@ import numpy as np
 from copmatch.errors import IndexMissingError, InvalidQueryError
 from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.scores import document_relevance, passage_relevance
-from copmatch.ranking.snippets import focused_snippet
+from copmatch.ranking.snippets import FocusedSnippets
 from copmatch.settings import Settings
 from copmatch.store.store import Store
 
@@ -142,13 +142,14 @@ def related_practices(
     texts = searcher.passage_texts([int(p) for p in passage[picked]])
     shown = store.documents_facts([str(corpus.doc_ids[target[i]]) for i in picked.tolist()])
     tags = {doc_id: list(fact.get("tags") or []) for doc_id, fact in shown.items()}
+    snippet_of = FocusedSnippets(query_text, settings.snippet_chars)
     return [
         Practice(
             document_id=str(corpus.doc_ids[target[i]]),
             kind=str(corpus.doc_kinds[target[i]]),
             title=str(corpus.doc_titles[target[i]]),
             score=round(float(relevance[i]), 4),
-            snippet=focused_snippet(texts.get(int(passage[i]), ""), query_text, settings.snippet_chars),
+            snippet=snippet_of(texts.get(int(passage[i]), "")),
             matched_document_id=str(corpus.doc_ids[source[i]]),
             answers=int(answers[i]),
             tags=tags.get(str(corpus.doc_ids[target[i]]), []),
