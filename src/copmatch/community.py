@@ -36,6 +36,7 @@ from copmatch.index.integrity import damage_names, problems
 from copmatch.index.snapshot import SnapshotDir, read_manifest, verify
 from copmatch.ingest.jsonl import read_import_objects, read_jsonl_import, read_jsonl_uploads
 from copmatch.progress import Progress, from_cumulative
+from copmatch.ranking.overlap import AHEAD as LEXICAL_AHEAD
 from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.scores import MemberPriors
 from copmatch.services.build import BuildReport, build_index, fail_dead_builds
@@ -283,11 +284,17 @@ class Community:
         if asked_by is not None:
             queries = [replace(q, exclude=(*q.exclude, asked_by)) for q in queries]
         served = self.serving.current(prefetch_encoder=True)
+        # BM25 reads only the text: in a large snapshot the first queries' searches run in the
+        # background while the queries are encoded (a few: each holds a score per passage).
+        lexical = [
+            served.searcher.start_lexical(q.text, self.settings.sparse_top_k) if i < LEXICAL_AHEAD else None
+            for i, q in enumerate(queries)
+        ]
         windows = self.encode_query_windows([q.text for q in queries])  # per query (n_windows, dim)
         opted_out = self.store.opted_out()
         results = [
-            rank_experts(served.searcher, q, w, served.priors, opted_out, self.settings)
-            for q, w in zip(queries, windows)
+            rank_experts(served.searcher, q, w, served.priors, opted_out, self.settings, ahead)
+            for q, w, ahead in zip(queries, windows, lexical)
         ]
         return ExpertAnswers(served.version, results)
 

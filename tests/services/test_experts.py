@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from copmatch.errors import InvalidQueryError
+from copmatch.services.experts import ExpertQuery
 from tests.conftest import private_copy
 from tests.support import open_community
 
@@ -161,9 +162,65 @@ def test_bm25_searched_in_the_background_gives_the_same_experts(sample_built, mo
 
     monkeypatch.setattr(searcher.sparse, "search", recording)
     inline = [[e.to_dict() for e in sample_built.find_experts(t, limit=10)] for t in texts]
-    assert threads and all(t is threading.current_thread() for t in threads)  # small: no handoff
+    assert len(threads) == len(texts)  # one search a query, none repeated
+    assert all(t is threading.current_thread() for t in threads)  # small: no handoff
     threads.clear()
     monkeypatch.setattr(retrieval, "LEXICAL_OVERLAP_MIN_PASSAGES", 0)
     overlapped = [[e.to_dict() for e in sample_built.find_experts(t, limit=10)] for t in texts]
-    assert threads and all(t is not threading.current_thread() for t in threads)
+    assert len(threads) == len(texts) and all(t is not threading.current_thread() for t in threads)
     assert overlapped == inline
+    # A batch starts its first searches before encoding; the others start as their queries are ranked.
+    threads.clear()
+    batch = sample_built.find_experts_batch([ExpertQuery(t, 10) for t in texts])
+    assert len(threads) == len(texts)
+    assert [[e.to_dict() for e in experts] for experts in batch] == inline
+
+
+def test_bm25_search_starts_before_the_query_is_encoded(sample_built, monkeypatch):
+    """BM25 reads only the text, so it starts before the encoder runs (in a large snapshot it
+    then runs through the encoding); inline on the sample, the order is plain to see."""
+    searcher, _ = sample_built.current_searcher()
+    search, encode, events = searcher.sparse.search, sample_built.serving.encode, []
+
+    def searching(*args):
+        events.append("search")
+        return search(*args)
+
+    def encoding(*args, **kwargs):
+        events.append("encode")
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(searcher.sparse, "search", searching)
+    monkeypatch.setattr(sample_built.serving, "encode", encoding)
+    sample_built.find_experts("filter cartridge replacement", limit=5)
+    assert events == ["search", "encode"]
+    events.clear()
+    sample_built.practices("filter cartridge replacement", limit=5)
+    assert events == ["search", "encode"]
+
+
+def test_large_snapshot_overlap_reads_the_same_candidates(coffee_built, tmp_path, embedder, monkeypatch):
+    """A large snapshot (IVF, vectors read from disk row by row) runs BM25 through the query's
+    encoding and the profile match through the dense search; forced on a small one here,
+    experts and related practice equal those of the inline path."""
+    from copmatch.index.vectors import RowReader
+    from copmatch.ranking import retrieval
+
+    community = open_community(private_copy(coffee_built, tmp_path / "data"), embedder)
+    community.settings = community.settings.with_overrides(exact_index_max=50)
+    monkeypatch.setattr(retrieval, "open_vectors", RowReader)  # as a large snapshot's are opened
+    community.build_index(full=True)  # served from the next query on
+    searcher, _ = community.current_searcher()
+    assert isinstance(searcher.passage_vectors, RowReader) and not searcher._exact_scan
+    queries = ["how fine should the grind be for a moka pot", "descaling an espresso machine", "cold brew ratio"]
+
+    def answers():
+        return [
+            ([e.to_dict() for e in community.find_experts(q, limit=10)], [p.to_dict() for p in community.practices(q)])
+            for q in queries
+        ]
+
+    inline = answers()
+    monkeypatch.setattr(retrieval, "LEXICAL_OVERLAP_MIN_PASSAGES", 0)
+    assert answers() == inline
+    community.close()

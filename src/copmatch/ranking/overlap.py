@@ -20,6 +20,9 @@ T = TypeVar("T")
 
 #: Two cores here: one search in the background while the caller runs another.
 WORKERS = 2
+#: Searches a batch of queries starts before encoding them: as many as can run at once (each
+#: result holds a score per passage until its query is ranked, 4 MB at a million passages).
+AHEAD = WORKERS
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None

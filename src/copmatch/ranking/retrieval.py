@@ -43,10 +43,12 @@ from copmatch.ranking.learned import LearnedRanker
 from copmatch.ranking.overlap import in_background, right_away
 from copmatch.settings import Settings
 
-#: Snapshots from this many passages search BM25 in the background. BM25 costs about 5 ms per
-#: million passages at p50 (benchmarks/scale_e2e.py), so from here it outlasts the handoff and
-#: the GIL contention of a second thread; below, the sample community's search step took
-#: 1.0 ms overlapped against 0.6 ms inline (benchmarks/query_latency.py).
+#: Snapshots from this many passages search BM25, and match the profiles, in the background.
+#: BM25 costs about 3-5 ms per million passages at p50 (benchmarks/scale_e2e.py), so from here
+#: it outlasts the handoff and the GIL contention of a second thread; below, the sample
+#: community's search step took 1.0 ms overlapped against 0.6 ms inline
+#: (benchmarks/query_latency.py). At 1M passages, matching the 27,595 profiles beside the
+#: dense search cut a warm query's p95 from 19.6 to 17.4 ms (same process, interleaved).
 LEXICAL_OVERLAP_MIN_PASSAGES = 200_000
 
 
@@ -203,11 +205,20 @@ class Searcher:
             cos = query_cosines(windows, np.asarray(self.passage_vectors[ids]), combination)
         return PassageCandidates(ids, cos, bm25.scores_of(ids))
 
+    @property
+    def _overlaps(self) -> bool:
+        """Whether a query's independent searches run side by side (ranking/overlap.py)."""
+        return self.corpus.n_passages >= LEXICAL_OVERLAP_MIN_PASSAGES
+
     def start_lexical(self, query_text: str, sparse_top_k: int) -> Future[SparseMatch]:
         """The query's BM25 search, started in the background (ranking/overlap.py) in a large
         snapshot; in a small one it is done at once, being shorter than a thread handoff."""
-        run = in_background if self.corpus.n_passages >= LEXICAL_OVERLAP_MIN_PASSAGES else right_away
-        return run(self.sparse.search, query_text, sparse_top_k)
+        return (in_background if self._overlaps else right_away)(self.sparse.search, query_text, sparse_top_k)
+
+    def start_profile_match(self, query_vector: np.ndarray, combination: str = "max") -> Future[np.ndarray]:
+        """``profile_cosines``, in the background in a large snapshot: it reads every profile
+        (3 ms for 27,595 of them at 1M passages) while the caller runs the dense search."""
+        return (in_background if self._overlaps else right_away)(self.profile_cosines, query_vector, combination)
 
     @cached_property
     def newest_day(self) -> float:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from copmatch.errors import InvalidQueryError
+from copmatch.index.sparse import SparseMatch
 from copmatch.ranking.content import content_scores
 from copmatch.ranking.corpus import concat_runs
 from copmatch.ranking.features import MemberBaseline, MemberFacts, QueryMatch, member_features
@@ -183,22 +185,27 @@ def retrieve(
     query_vector: np.ndarray,
     settings: Settings,
     candidate_rows: np.ndarray | None = None,
+    lexical: Future[SparseMatch] | None = None,
 ) -> Retrieved:
     """Dense and BM25 passage hits, plus every passage of the candidates, and profile scores.
 
-    ``query_vector``: (dim,) or (n_windows, dim) for a long query read in windows."""
+    ``query_vector``: (dim,) or (n_windows, dim) for a long query read in windows. ``lexical``:
+    the query's BM25 search if the caller started it (``Searcher.start_lexical``) before
+    encoding the query, which it does not need."""
     extra = searcher.passages_of_members(candidate_rows) if candidate_rows is not None else None
     if searcher.content_only:  # the content ranker's background documents are scored with every query
         background = searcher.content_background(settings).passages
         extra = background if extra is None else np.union1d(extra, background)
     how = settings.query_window_combination
-    # In a large snapshot BM25, its longest search, runs in the background through the profile match and the dense one.
-    lexical = searcher.start_lexical(query_text, settings.sparse_top_k)
-    profiles = searcher.profile_cosines(query_vector, how)
+    # In a large snapshot BM25 runs in the background (from before the encoding, where the
+    # caller started it), and so does the profile match, beside the dense search.
+    if lexical is None:
+        lexical = searcher.start_lexical(query_text, settings.sparse_top_k)
+    profiles = searcher.start_profile_match(query_vector, how)
     passages = searcher.retrieve(
         query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, extra, how, lexical=lexical
     )
-    return Retrieved(passages, profiles, searcher.profile_bm25_scores(query_text), candidate_rows)
+    return Retrieved(passages, profiles.result(), searcher.profile_bm25_scores(query_text), candidate_rows)
 
 
 def score_members(
@@ -258,11 +265,13 @@ def rank_experts(
     priors: MemberPriors,
     opted_out: Collection[str],
     settings: Settings,
+    lexical: Future[SparseMatch] | None = None,
 ) -> list[Expert]:
-    """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``."""
+    """Rank members for one encoded query. ``priors`` come from ``rank.member_priors``;
+    ``lexical``: its BM25 search, if already started (``retrieve``)."""
     candidate_rows = _candidate_rows(searcher, query.candidates, query.id)
     one_blas_thread()  # a query's products are small (ranking/threads.py)
-    found = retrieve(searcher, query.text, query_vector, settings, candidate_rows)
+    found = retrieve(searcher, query.text, query_vector, settings, candidate_rows, lexical)
     return rank_retrieved(searcher, query, found, priors, opted_out, settings)
 
 

@@ -9,11 +9,13 @@ relevance then keeps near-duplicates of a result already chosen from crowding th
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from copmatch.errors import IndexMissingError, InvalidQueryError
+from copmatch.index.sparse import SparseMatch
 from copmatch.ranking.retrieval import Searcher
 from copmatch.ranking.scores import document_relevance, passage_relevance
 from copmatch.ranking.snippets import FocusedSnippets
@@ -104,12 +106,16 @@ def related_practices(
     kinds: Collection[str] | None = None,
     limit: int = 10,
     exclude_rows: Collection[int] = (),
+    lexical: Future[SparseMatch] | None = None,
 ) -> list[Practice]:
     """Documents addressing the query, one per thread, diversified (the store gives the
-    matched documents' threads and tags); ``exclude_rows`` are document rows never to return."""
+    matched documents' threads and tags); ``exclude_rows`` are document rows never to return;
+    ``lexical``: the query's BM25 search if already started (``Searcher.start_lexical``)."""
     kinds = tuple(kinds or DEFAULT_KINDS)
     corpus = searcher.corpus
-    candidates = searcher.retrieve(query_vector, query_text, settings.dense_top_k, settings.sparse_top_k)
+    candidates = searcher.retrieve(
+        query_vector, query_text, settings.dense_top_k, settings.sparse_top_k, lexical=lexical
+    )
     hits = document_relevance(
         candidates.ids, passage_relevance(candidates.cos, candidates.bm25, settings), corpus.passage_doc
     )
@@ -185,11 +191,13 @@ def find_practices(
             hint=f"Pass --limit with a value from 1 to {settings.max_limit}.",
         )
     exclude: set[int] = set()
+    lexical = None
     if like is not None:
         vector, text, exclude = like_document(searcher, store, store.get_document(like), settings)
     else:
+        lexical = searcher.start_lexical(text, settings.sparse_top_k)  # BM25 runs while the text is encoded
         vector = encode([text])[0]
-    return related_practices(searcher, store, vector, text, settings, kinds, limit, exclude)
+    return related_practices(searcher, store, vector, text, settings, kinds, limit, exclude, lexical)
 
 
 def validate_kinds(kinds: Collection[str] | None, known: Collection[str]) -> None:
