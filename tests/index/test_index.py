@@ -12,7 +12,7 @@ from copmatch.embedding.chunking import Chunker, load_tokenizer
 from copmatch.embedding.encoder import bundled_model_path
 from copmatch.errors import IndexMismatchError, IndexMissingError
 from copmatch.index import snapshot as snapshot_module
-from copmatch.index.dense import DenseIndex, DenseIndexSpec
+from copmatch.index.dense import DenseIndex, DenseIndexSpec, inner_products
 from copmatch.index.snapshot import verify
 from tests.support import open_community
 
@@ -184,3 +184,18 @@ def test_sparse_index_keeps_ids_aligned_with_empty_texts():
     assert SparseIndex.build(["", "", ""]).scores("pump").tolist() == [0.0, 0.0, 0.0]
     scores = SparseIndex.build(["", "pump vibration", "", "chlorine"]).scores("pumps")
     assert scores.shape == (4,) and scores[1] > 0 and scores[[0, 2, 3]].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_inner_products_equal_numpys_to_the_last_bits():
+    """FAISS's kernel, which the profile match and the candidates' cosines use, gives numpy's
+    products up to float32 rounding, for row counts that are and are not multiples of its blocks."""
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 5, 1027):
+        vectors = rng.standard_normal((n, 384)).astype(np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        query = vectors[0] if n else rng.standard_normal(384).astype(np.float32)
+        products = inner_products(vectors, query)
+        assert products.dtype == np.float32 and products.shape == (n,)
+        np.testing.assert_allclose(products, vectors @ query, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="dimensions"):
+        inner_products(np.zeros((3, 384), np.float32), np.zeros(383, np.float32))

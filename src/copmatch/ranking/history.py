@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from copmatch.index.dense import DenseIndex
+from copmatch.index.dense import DenseIndex, inner_products
 from copmatch.index.sparse import SparseIndex
 from copmatch.ranking.asof import corpus_as_of, passages_before
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, Corpus
@@ -74,7 +74,9 @@ def query_cosines(windows: np.ndarray, vectors: np.ndarray, how: str) -> np.ndar
     """
     if how == "centroid":
         centre = windows.mean(axis=0)
-        return vectors @ (centre / max(float(np.linalg.norm(centre)), 1e-12))
+        return inner_products(vectors, centre / max(float(np.linalg.norm(centre)), 1e-12))
+    if len(windows) == 1 and how in QUERY_COMBINATIONS:  # a short query: one pass over the vectors
+        return inner_products(vectors, windows[0])
     cos = vectors @ windows.T  # (n_vectors, n_windows)
     if how == "max":
         return cos.max(axis=1)
