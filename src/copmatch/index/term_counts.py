@@ -185,29 +185,60 @@ class TermCounts:
 
     def derive(self, row_map: np.ndarray, n_rows: int, new_rows: np.ndarray, new_texts: Sequence[str]) -> TermCounts:
         """Counts for a changed collection: old row r becomes ``row_map[r]`` (-1: removed; the
-        map must keep the order of the rows it keeps), and ``new_texts`` fill ``new_rows``."""
-        keep = row_map[self.rows] >= 0
-        old_terms = self.terms()[keep]
-        old_rows = row_map[self.rows[keep]].astype(np.int64)
-        old_tf = self.tf[keep]
+        map must keep the order of the rows it keeps), and ``new_texts`` fill ``new_rows``.
+
+        A few thousand entries change among tens of millions, so no pass builds a key or a
+        term per entry: the removed entries are found by one gather, each term's kept run
+        stays sorted by row (the map keeps order), and each new entry's place in its term's
+        run is a binary search there; one pass then writes the merged arrays (at a million
+        passages, 9.4 s before, with a (term, row) key per entry and three ``np.insert``)."""
+        row_map = np.asarray(row_map, dtype=np.int64)
+        mapped_rows = row_map[self.rows]  # (nnz,) new row of each entry, -1 if removed
+        removed = np.flatnonzero(mapped_rows < 0)
+        old_indptr = self.indptr
+        n_old_terms = len(old_indptr) - 1
+        # Each term's run shrinks by its removed entries.
+        removed_terms = np.searchsorted(old_indptr, removed, side="right") - 1
+        kept_counts = np.diff(old_indptr) - np.bincount(removed_terms, minlength=n_old_terms)
+        kept_rows = np.delete(mapped_rows, removed).astype(np.int32)
+        kept_tf = np.delete(self.tf, removed)
+        kept_indptr = np.concatenate(([0], np.cumsum(kept_counts)))
+
         tokeniser = Tokeniser(self.vocab)
         (new_terms, local_rows, new_tf), new_lengths = _count(tokeniser, new_texts, len(new_texts))
         new_rows = np.asarray(new_rows, dtype=np.int64)
         mapped = new_rows[local_rows]
-        # Both sides are sorted by (term, row); merge the new entries into place.
-        old_keys = old_terms * n_rows + old_rows
-        new_keys = new_terms * n_rows + mapped
-        order = np.argsort(new_keys, kind="stable")
-        new_terms, mapped, new_tf, new_keys = new_terms[order], mapped[order], new_tf[order], new_keys[order]
-        at = np.searchsorted(old_keys, new_keys)
-        terms = np.insert(old_terms, at, new_terms)
-        rows = np.insert(old_rows, at, mapped)
-        tf = np.insert(old_tf, at, new_tf)
+        order = np.lexsort((mapped, new_terms))  # by (term, row), as the kept entries are
+        new_terms, mapped, new_tf = new_terms[order], mapped[order], new_tf[order]
+        # Where each new entry goes among the kept ones: its term's run start (terms new to the
+        # vocabulary have empty runs at the end), plus the kept rows of that run below its row.
+        n_terms = len(tokeniser.vocab)
+        run_start = np.concatenate((kept_indptr, np.full(n_terms - n_old_terms, kept_indptr[-1])))
+        at = run_start[new_terms].copy()
+        bounds = np.flatnonzero(np.diff(new_terms, prepend=-1, append=n_terms + 1))
+        for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            term = int(new_terms[first])
+            if term < n_old_terms:
+                run = kept_rows[kept_indptr[term] : kept_indptr[term + 1]]
+                at[first:last] += np.searchsorted(run, mapped[first:last])
+        # Merged: the new entries land at their place shifted by the new entries before them.
+        total = len(kept_rows) + len(new_terms)
+        landing = at + np.arange(len(new_terms))
+        is_new = np.zeros(total, dtype=bool)
+        is_new[landing] = True
+        rows = np.empty(total, dtype=np.int32)
+        tf = np.empty(total, dtype=kept_tf.dtype)
+        rows[landing], tf[landing] = mapped, new_tf
+        rows[~is_new], tf[~is_new] = kept_rows, kept_tf
+        counts = np.concatenate((kept_counts, np.zeros(n_terms - n_old_terms, dtype=kept_counts.dtype)))
+        counts += np.bincount(new_terms, minlength=n_terms)
+        indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(counts)
         lengths = np.zeros(n_rows, dtype=np.int64)
-        kept_rows = np.flatnonzero(row_map >= 0)
-        lengths[row_map[kept_rows]] = self.lengths[kept_rows]
+        kept_old = np.flatnonzero(row_map >= 0)
+        lengths[row_map[kept_old]] = self.lengths[kept_old]
         lengths[new_rows] = new_lengths
-        return TermCounts._from_keys(tokeniser.vocab, (terms, rows, tf), n_rows, lengths)
+        return TermCounts(tokeniser.vocab, indptr, rows, tf, lengths.astype(np.int32))
 
     def scores(self) -> np.ndarray:
         """(nnz,) float32 BM25 score of each entry, as bm25s computes it (computed once)."""
