@@ -84,7 +84,7 @@ def passage_vectors(texts: Sequence[str]) -> dict[str, np.ndarray]:
 
     From the machine's prewarmed cache where there is one; otherwise from the benchmarks'
     shared embedding cache, encoding what it lacks with the bundled model's ONNX export (once:
-    ~19k passages, about 8 minutes here), so the benchmark runs on a fresh machine too and the
+    13,839 passages, about 5 minutes here), so the benchmark runs on a fresh machine too and the
     other benchmarks' data dirs reuse the vectors."""
     if PREWARMED_CACHE.exists():
         return cached_vectors([text_hash(t) for t in texts])
