@@ -1,6 +1,6 @@
 """A large, realistic community re-combined from the development dumps, and vectors for it.
 
-The six dumps hold ~19k passages; a million-passage community re-uses their text ~50 times,
+The six dumps hold 13,839 passages; a million-passage community re-uses their text ~70 times,
 so documents are re-combined at the sentence level: each thread takes a real question's
 title, a question body mostly from that real question's sentences and answers mostly from
 its real answers', mixed with sentences of other posts of the same dump (same topic). Members
