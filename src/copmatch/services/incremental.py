@@ -279,7 +279,7 @@ def _history(store: Store, corpus: Corpus) -> History:
     doc_parent = np.full(len(doc_ids), -1, dtype=np.int64)
     if len(doc_ids) and ids:
         rows = np.searchsorted(doc_ids, np.array(ids, dtype=str))
-        probe = np.array([p or "" for p in parents], dtype=str)
+        probe = np.array(parents, dtype=str)
         at = np.minimum(np.searchsorted(doc_ids, probe), len(doc_ids) - 1)
         doc_parent[rows] = np.where(doc_ids[at] == probe, at, -1)
 

@@ -166,6 +166,12 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO store_revision VALUES (1, 0);
     """,
+    # 8: answers' questions read from an index alone: an incremental build reads them all, and
+    # at 780k documents scanning the table (bodies and all) took 1.5 s, this index 0.4 s.
+    """
+    DROP INDEX documents_parent;
+    CREATE INDEX documents_parent ON documents(parent_id, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

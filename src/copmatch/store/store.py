@@ -219,9 +219,10 @@ class Store:
             rows += [_decode(r) for r in self.db["documents"].rows_where(f"id IN ({marks})", chunk)]
         return sorted(rows, key=lambda row: row["id"])
 
-    def document_parents(self) -> tuple[list[str], list[str | None]]:
-        """(ids, parent ids) of every document, by id: what training needs of them all."""
-        rows = self.db.execute("SELECT id, parent_id FROM documents ORDER BY id").fetchall()
+    def document_parents(self) -> tuple[list[str], list[str]]:
+        """(ids, parent ids) of every document with a parent (answers), in no given order: what
+        training needs of them all, read from the ``documents_parent`` index alone."""
+        rows = self.db.execute("SELECT id, parent_id FROM documents WHERE parent_id IS NOT NULL").fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]
 
     def titles_by_id(self, document_ids: Iterable[str]) -> dict[str, str]:
