@@ -285,12 +285,15 @@ class TermCounts:
 
     @classmethod
     def load(cls, path: Path) -> TermCounts:
+        """The saved counts; the (nnz,) columns are mapped, not read: ``derive`` reads each once,
+        in order, and at a million passages mapping the saved files beat allocating and reading
+        them (derive + scores 3.2 s against 5.0-6.6 s). Snapshots are never written in place."""
         path = Path(path)
         return cls(
             json.loads((path / "vocab.index.json").read_text()),
             np.load(path / "indptr.csc.index.npy"),
-            np.load(path / "indices.csc.index.npy"),
-            np.load(path / TF_FILE),
+            np.load(path / "indices.csc.index.npy", mmap_mode="r"),
+            np.load(path / TF_FILE, mmap_mode="r"),
             np.load(path / LENGTHS_FILE),
         )
 
