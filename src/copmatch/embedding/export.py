@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from copmatch.embedding.encoder import bundled_model_path, file_sha256, weights_sha256
+from copmatch.digests import file_sha256
+from copmatch.embedding.encoder import bundled_model_path, weights_sha256
 from copmatch.embedding.exports import EXPORT_FORMAT, MANIFEST, ExportedModel, export_folder_name
 from copmatch.embedding.onnx_encoder import INPUT_NAMES, OnnxEncoder
 from copmatch.errors import CopmatchError

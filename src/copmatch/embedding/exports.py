@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from copmatch.embedding.encoder import EncoderIdentity, bundled_model_path, file_sha256, weights_sha256
+from copmatch.digests import file_sha256
+from copmatch.embedding.encoder import EncoderIdentity, bundled_model_path, weights_sha256
 from copmatch.embedding.onnx_encoder import OnnxEncoder
 
 MANIFEST = "manifest.json"

@@ -11,12 +11,12 @@ demand and only their size and header are checked here). ``copmatch index status
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from copmatch.digests import file_sha256
 from copmatch.index.snapshot import MANIFEST, PASSAGE_VECTORS, PROFILE_VECTORS
 
 #: Files up to this size are checked against their SHA-256 whenever a snapshot is opened.
@@ -39,7 +39,7 @@ def problems(path: Path, manifest: dict[str, Any], verify_max_bytes: int = VERIF
         size = file.stat().st_size
         if name in sizes and size != sizes[name]:
             found.append(f"{name}: {size} bytes, the manifest says {sizes[name]}")
-        elif size <= verify_max_bytes and sha256(file) != digest:
+        elif size <= verify_max_bytes and file_sha256(file) != digest:
             found.append(f"{name}: contents differ from the manifest's checksum")
     counts, dimension = manifest["counts"], manifest["dimension"]
     for name, rows in ((PASSAGE_VECTORS, counts.get("passages")), (PROFILE_VECTORS, counts.get("members"))):
@@ -66,14 +66,6 @@ def _npy_problem(file: Path, shape: tuple[Any, Any]) -> str | None:
     if file.stat().st_size != expected:
         return f"{file.stat().st_size} bytes, a float32 {tuple(shape)} array takes {expected}"
     return None
-
-
-def sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with file.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def damage_names(damage: list[str], name: str) -> bool:

@@ -14,7 +14,6 @@ previous snapshot serving and at worst a stray ``building-*`` folder, removed ne
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import secrets
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from copmatch.digests import file_sha256
 from copmatch.errors import ConflictError, IndexCorruptError, IndexMissingError
 
 #: Bumped when the files inside a snapshot change shape; older snapshots must be rebuilt.
@@ -202,16 +202,8 @@ def checksums(folder: Path, hashed: bool = True) -> dict[str, str]:
     # hashlib releases the GIL on large blocks: files hashed side by side, one per core (a
     # million-passage snapshot's 3.2 GB in 1.3 s on two cores, 2.8 s one after another).
     with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
-        digests = pool.map(_sha256, files)
+        digests = pool.map(file_sha256, files)
         return {str(file.relative_to(folder)): digest for file, digest in zip(files, digests)}
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with file.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_durably(path: Path, text: str) -> None:
