@@ -326,6 +326,11 @@ class Community:
         """Share model calls between concurrent queries (the HTTP server turns this on)."""
         self.serving.enable_batching()
 
+    def enable_read_ahead(self) -> None:
+        """Have the kernel read each served snapshot's per-query files (vectors, postings, texts)
+        into its page cache in the background (index/read_ahead.py; the HTTP server turns this on)."""
+        self.serving.enable_read_ahead()
+
     def record_feedback(
         self, query: str, member_id: str, helpful: bool, given_by: str | None = None, note: str | None = None
     ) -> Feedback:

@@ -21,6 +21,7 @@ from copmatch.embedding.batching import MicroBatcher
 from copmatch.embedding.choice import query_encoder
 from copmatch.embedding.encoder import Encoder
 from copmatch.errors import IndexCorruptError, IndexMismatchError
+from copmatch.index.read_ahead import read_ahead
 from copmatch.index.snapshot import SnapshotDir, read_manifest
 from copmatch.ranking.retrieval import Searcher, snapshot_encoder
 from copmatch.ranking.scores import MemberPriors
@@ -61,6 +62,7 @@ class ServingSession:
         # query, only once CURRENT names another snapshot.
         self._damaged: Path | None = None
         self._batcher: MicroBatcher | None = None
+        self._reads_ahead = False
         self._lock = threading.Lock()
 
     @property
@@ -71,6 +73,14 @@ class ServingSession:
     def close(self) -> None:
         if self._batcher is not None:
             self._batcher.close()
+
+    def enable_read_ahead(self) -> None:
+        """Read each snapshot's per-query files into the page cache once it is open (the HTTP
+        server turns this on: a one-question CLI run would only pay for reading gigabytes)."""
+        with self._lock:
+            self._reads_ahead = True
+            if self._served is not None:
+                read_ahead(self._served.searcher.path)
 
     def adopt_build_encoder(self, encoder: Encoder) -> None:
         """The encoder a build in this process used: queries reuse it for the snapshot it
@@ -105,6 +115,8 @@ class ServingSession:
         if prefetch_encoder and hasattr(encoder, "start_loading"):
             encoder.start_loading()  # alongside opening the index, not after it
         searcher = Searcher.open(path, self.settings.model_id, encoder=encoder.identity)
+        if self._reads_ahead:
+            read_ahead(path)  # after opening: the reads would only slow opening down
         # The members' query-independent facts are made once, here: queries then only read them.
         return Served(searcher, searcher.member_facts(self.settings).priors, encoder, warning)
 

@@ -41,6 +41,7 @@ def create_app(data_dir: Path, settings: Settings | None = None, community: Comm
         faiss.omp_set_num_threads(1)
         app.state.community = community or Community(Path(data_dir), settings or Settings())
         app.state.community.enable_query_batching()
+        app.state.community.enable_read_ahead()
         app.state.throttle = Throttle(app.state.community.settings)
         app.state.jobs = RebuildJobs(app.state.community)
         yield
