@@ -3,12 +3,13 @@
 A large snapshot keeps its full-precision vectors, BM25 postings and passage texts on disk, read
 per query with ``pread`` (README, "Memory at scale"): 2.6 GB at a million passages. On a cold
 page cache (after a reboot, or once memory pressure evicted them) each of those reads waits on
-the disk: the first 220 queries of benchmarks/scale_e2e.py's million passages averaged 43-47 ms,
-against 12-13 ms warm, and 15-17 ms with this read-ahead started as the snapshot opened (its
-first query then took 5 s instead of 2-3). ``posix_fadvise(WILLNEED)`` starts the kernel's
-readahead without growing the process (the page cache is not its RSS). A daemon thread issues
-it, and a query never waits for it. Only a long-running server asks for it (``Serving``): a
-one-question CLI run would pay for the reads and use none of them.
+the disk: the first 220 queries of benchmarks/scale_e2e.py's million passages averaged 45-46 ms,
+against 12-13 ms warm, and 14-15 ms with this read-ahead started as the snapshot opened (its
+first query then took 5.3-5.6 s instead of 2.2-3.3; benchmarks/cold_cache.py).
+``posix_fadvise(WILLNEED)`` starts the kernel's readahead without growing the process (the page
+cache is not its RSS). A daemon thread issues it, and a query never waits for it. Only a
+long-running server asks for it (``Serving``): a one-question CLI run would pay for the reads
+and use none of them.
 """
 
 from __future__ import annotations
