@@ -8,7 +8,7 @@ against 12-13 ms warm, and 14-15 ms with this read-ahead started as the snapshot
 first query then took 5.3-5.6 s instead of 2.2-3.3; benchmarks/cold_cache.py).
 ``posix_fadvise(WILLNEED)`` starts the kernel's readahead without growing the process (the page
 cache is not its RSS). A daemon thread issues it, and a query never waits for it. Only a
-long-running server asks for it (``Serving``): a one-question CLI run would pay for the reads
+long-running server asks for it (``ServingSession``): a one-question CLI run would pay for the reads
 and use none of them.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from copmatch.index.snapshot import BM25_DIR, PASSAGE_TEXTS, PASSAGE_VECTORS
 
-#: The files a query reads by range, largest first: vectors, postings (scores, then passages), texts.
 ADVICE_BYTES = 2 << 20  # bytes of each readahead request
+#: The files a query reads by range, largest first: vectors, postings (scores, then passages), texts.
 QUERY_FILES = (PASSAGE_VECTORS, f"{BM25_DIR}/data.csc.index.npy", f"{BM25_DIR}/indices.csc.index.npy", PASSAGE_TEXTS)
 
 
