@@ -25,6 +25,7 @@ import numpy as np
 import typer
 
 from benchmarks.lib.results import HERE, record
+from copmatch.index.snapshot import SnapshotDir, read_manifest
 
 app = typer.Typer(add_completion=False)
 DEFAULT_DATA = HERE / ".work" / "scale_e2e" / "1000000" / "data"
@@ -100,8 +101,7 @@ def main(
         values = [r[key] for r in rows if r["page cache"] == page_cache and r["read-ahead"] == read_ahead]
         return float(np.mean(values))
 
-    manifest = json.loads((data_dir / "index" / "snapshots").joinpath(
-        (data_dir / "index" / "CURRENT").read_text().strip(), "manifest.json").read_text())  # fmt: skip
+    manifest = read_manifest(SnapshotDir(data_dir / "index").current_path())
     record(
         "cold_cache",
         sizes={
