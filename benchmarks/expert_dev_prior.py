@@ -54,17 +54,20 @@ def prior_settings(answers: float, share: float, half_life: float = 0.02, satura
 #: Named variants of the table (settings overrides, explicit so the table does not move with
 #: settings.py); the first is the prior the sets were saved with, the reference of every won/lost.
 NAMED: dict[str, dict[str, Any]] = {
-    "before: answers clock 0.5 (the saved sets' prior)": prior_settings(0.5, 0.0),
+    "the saved sets' prior: answers clock 0.75": prior_settings(0.75, 0.0),
+    "before: answers clock 0.5": prior_settings(0.5, 0.0),
     "today's settings.py defaults": {},
     "share clock replaces answers clock (share 0.5, h 0.02, k 10)": prior_settings(0.0, 0.5),
     "share clock only, strong (share 1.0, h 0.02, k 3)": prior_settings(0.0, 1.0, 0.02, 3.0),
     "geometric blend: answers 0.25 x share 0.25 (h 0.02, k 10)": prior_settings(0.25, 0.25),
     "product: answers 0.5 x share 0.5 (h 0.02, k 10)": prior_settings(0.5, 0.5),
     "product: answers 0.5 x share 1.0 (h 0.02, k 3), best minimum": prior_settings(0.5, 1.0, 0.02, 3.0),
-    "chosen: answers clock 0.75": prior_settings(0.75, 0.0),
     "answers clock 1.0": prior_settings(1.0, 0.0),
     "answers 1.0 x share 0.25 (h 0.1, k 10)": prior_settings(1.0, 0.25, 0.1, 10.0),
     "answers 1.5 x share 0.25 (h 0.1, k 10)": prior_settings(1.5, 0.25, 0.1, 10.0),
+    "answers 0.75 x share 0.5 (h 0.02, k 10)": prior_settings(0.75, 0.5, 0.02, 10.0),
+    "answers 0.75 x share 0.5 (h 0.02, k 30)": prior_settings(0.75, 0.5, 0.02, 30.0),
+    "answers 0.75 x share 1 (h 0.02, k 3)": prior_settings(0.75, 1.0, 0.02, 3.0),
 }
 GRID = [
     (answers, share, h, k)
@@ -127,6 +130,16 @@ def aggregates(ratios: dict, cells: list, dumps: list[str], windows: list) -> di
     }
 
 
+#: Issue #12's acceptance on one split: the mean ratio over the six dumps at least this, no dump below 1.0.
+ACCEPTANCE_MEAN = 1.15
+
+
+def acceptance_margins(window_means: np.ndarray, window_minima: np.ndarray) -> np.ndarray:
+    """Per window, how far it is from meeting the acceptance: ``min(mean / 1.15, min / 1.0)``
+    (>= 1: met; a window is one split of all six dumps, as the acceptance is stated)."""
+    return np.minimum(window_means / ACCEPTANCE_MEAN, window_minima)
+
+
 def summary(
     name: str, ratios: dict, cells: list, dumps: list[str], windows: list, reference: dict | None = None
 ) -> dict[str, Any]:
@@ -144,6 +157,9 @@ def summary(
     names = [window_name(*w) for w in windows]
     row |= {f"mean {n}": round(float(v), 3) for n, v in zip(names, mine["window means"])}
     row["window minima"] = " ".join(f"{v:.2f}" for v in mine["window minima"])
+    margins = acceptance_margins(mine["window means"], mine["window minima"])
+    row["windows meeting the acceptance"] = int((margins >= 1.0).sum())
+    row["worst window margin"] = round(float(margins.min()), 3)
     row |= {f"{d} mean": round(float(v), 3) for d, v in zip(dumps, mine["dump means"])}
     if reference is not None:
         theirs = aggregates(reference, cells, dumps, windows)
@@ -161,6 +177,8 @@ SHORT = {
     "P@1 sig. worse": "P@1-",
     "MRR sig. worse": "MRR-",
     "learned served": "L",
+    "windows meeting the acceptance": "acc",
+    "worst window margin": "margin",
 }
 
 
@@ -218,6 +236,11 @@ def robust_key(row: dict) -> tuple:
     return (row["cells below 1.0"], -row["min ratio"], -row["mean ratio"])
 
 
+def acceptance_key(row: dict) -> tuple:
+    """The acceptance's own shape: most windows meeting it, then the best worst-window margin."""
+    return (-row["windows meeting the acceptance"], -row["worst window margin"], -row["mean ratio"])
+
+
 @app.command()
 def main(
     dump: DumpsOption = None,
@@ -269,7 +292,14 @@ def main(
         name = f"reference, not servable: RRF default + {weight:g} x clock rank"
         screen.append(summary(name, ratios, cells, dumps, windows, reference))
     screen.sort(key=lambda r: -r["geometric mean"])
-    compare = ("cells won/lost", "window means won/lost", "window minima won/lost", "dump means won/lost")
+    compare = (
+        "cells won/lost",
+        "window means won/lost",
+        "window minima won/lost",
+        "dump means won/lost",
+        "windows meeting the acceptance",
+        "worst window margin",
+    )
     print("Screen: the default formula alone (no learner), nDCG@10 ratio to the best baseline, by geometric mean")
     print_rows(screen, dumps, windows, compare)
     print(f"screen {time.perf_counter() - started:.0f} s", flush=True)
@@ -279,6 +309,7 @@ def main(
     servable = [r for r in screen if r["variant"] in grid_settings]
     picks = [r["variant"] for r in servable[:screen_top]]
     picks += [r["variant"] for r in sorted(servable, key=robust_key)[:screen_top]]
+    picks += [r["variant"] for r in sorted(servable, key=acceptance_key)[:screen_top]]
     variants = dict(NAMED)
     for name in picks:
         variants.setdefault(name, grid_settings[name])
@@ -331,20 +362,21 @@ NOTES = (
     "the saved rows (match = default / prior; answers-clock activity = the saved prior inverted; share-clock "
     "activity = the saved clock-activity columns) with ranking.prior.activity_prior, the served code; the "
     "build's learn_ranker then runs on the re-priored training set. Ratio: nDCG@10 of what the build serves "
-    "over the best of issue #12's two baselines on the same questions. Chosen by the mean over the 30 cells "
-    "together with the minimum, the cells below 1.0 and the cells, window means, window minima and dump means "
-    "won against the previous prior, never on the test split. Chosen: prior_weight 0.75 (was 0.5), no "
-    "share-clock factor: mean 1.393 -> 1.405, geometric mean 1.281 -> 1.297, min 0.80 -> 0.81, cells below "
-    "1.0 5 -> 5, 24 of 30 cells, all 5 window means and all 5 window minima won, 4 of 6 dump means (beer and "
-    "coffee -0.03 and -0.004); exponents 1.0-2.0 score alike (1.41-1.42) and 0.75 is the smallest step. A "
-    "share-clock factor trades mean for minimum: exponent 1 at h 0.02 (k 3) lifts the minimum to 0.99 and "
-    "the cells below 1.0 to 2 (P@1 / MRR significantly worse 0 / 0 instead of 1 / 3) but the mean falls to "
-    "1.28 and it loses 19 of 30 cells, 4 of 5 window means (beer's weak-baseline cells 3.9 -> 3.2); mild "
-    "factors at h 0.1 are within noise of the exponent alone. Every history here has 82-776 answers, so h "
-    "0.02 is a 2-15-answer clock: the share clock's pace-independence is not what these windows test. Every "
-    "share-clock factor tried on the tiny test corpus (exponent 0.25-1.5, h 0.02-0.1) puts its generalist above "
-    "its focused expert (tests/services/test_experts.py), so none is on by default. Rank fusion (RRF with the clock "
-    "ranking) is listed for reference only: a rank is relative to the query, the served score must not be."
+    "over the best of issue #12's two baselines on the same questions. The sets were saved with the answers "
+    "clock alone at exponent 0.75 (the previous choice, made by the mean ratio over the 30 cells: 1.405). "
+    "Chosen now by the acceptance's own shape instead of the mean: a window is one split of all six dumps, "
+    "and the acceptance asks a mean ratio >= 1.15 and no dump below 1.0, so each variant is scored by its "
+    "worst window's min(mean / 1.15, min) ('worst window margin'; every variant meets it in 2 of the 5 "
+    "windows, none in more). Chosen: answers clock 0.75 x share clock 0.5 (h 0.02, k 30): worst-window "
+    "margin 0.96 against 0.81, minimum 0.96 against 0.81, cells below 1.0 3 against 5, P@1 / MRR "
+    "significantly worse 0 / 0 against 1 / 3; the mean falls from 1.405 to 1.322 (beer's weak-baseline "
+    "cells 3.9 -> 3.3) and it loses 19 of 30 cells, most by little. Its neighbours (share 0.5-1, k 3-30, "
+    "answers 0.5-1) score 0.94-0.96: a plateau, not a spike. Every history here has 82-776 dated answers, "
+    "above prior_share_min_answers (50), so the factor counts fully in every cell; below it (the tiny test "
+    "corpus: 7 answers) the exponent shrinks in proportion, since a share of 0.02 is then less than one "
+    "answer (without that, the tiny corpus's generalist, who posted the latest answer, came above its "
+    "focused expert). Rank fusion (RRF with the clock ranking) is listed for reference only: a rank is "
+    "relative to the query, the served score must not be."
 )
 
 

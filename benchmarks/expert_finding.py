@@ -355,7 +355,10 @@ NOTES = (
     "the feature groups it leaves out, which rankers a build may serve and the noise-aware switching rule: "
     "benchmarks/expert_dev_learn.py, which runs the build's own learn_ranker per variant, over five "
     "development windows inside the 70% history: 0.3-0.5, 0.4-0.6, 0.5-0.7, 0.3-0.6, 0.4-0.7; the single "
-    "0.5-0.7 window first used did not carry over), never on the test questions. The "
+    "0.5-0.7 window first used did not carry over; the activity prior, answers clock x share clock: "
+    "benchmarks/expert_dev_prior.py over the same windows, by the acceptance's own shape, the best "
+    "worst-window min(mean / 1.15, min)), never on the test questions (the test split has been run after "
+    "each such choice, to report it; its per-dump figures were read to diagnose, never to choose). The "
     "learned ranker is fitted inside Community.build_index on the history only; the benchmark checks that "
     "its own scoring path ranks exactly as find_experts_batch does. Embeddings come from the shared cache."
 )

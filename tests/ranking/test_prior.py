@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, AUTHOR
-from copmatch.ranking.prior import activity_prior, saturating, share_clock_activity
+from copmatch.ranking.prior import activity_prior, saturating, share_clock_activity, share_clock_weight
 from copmatch.ranking.scores import member_priors
 from copmatch.settings import Settings
 from tests.ranking.test_priors import dated_corpus
@@ -70,3 +70,19 @@ def test_saturating_starts_at_the_newcomer_level_and_stays_below_one():
     values = saturating(np.array([0.0, 10.0, 1e6]), 1.0, 10.0)
     assert values[0] == pytest.approx(1.0 / 11.0)
     assert np.all(np.diff(values) > 0) and values[-1] < 1.0
+
+
+def test_share_clock_grows_in_with_the_history():
+    """A share of a few answers says only who answered last: below prior_share_min_answers dated
+    answers the factor's exponent shrinks in proportion, and from there it is the setting's."""
+    settings = Settings(prior_share_weight=1.0, prior_share_min_answers=50)
+    assert share_clock_weight(0, settings) == 0.0
+    assert share_clock_weight(10, settings) == pytest.approx(0.2)
+    assert share_clock_weight(50, settings) == share_clock_weight(5000, settings) == 1.0
+    # A newest answerer of a seven-answer history is not lifted as in a long one.
+    members = [1] * 3 + [0] * 4
+    corpus = dated_corpus(members, [ANSWER] * 7, list(range(7)), 2)
+    short = member_priors(corpus, settings).prior
+    unramped = member_priors(corpus, Settings(prior_share_weight=1.0, prior_share_min_answers=1)).prior
+    answers_only = member_priors(corpus, Settings(prior_share_weight=0.0)).prior
+    assert answers_only[0] / answers_only[1] < short[0] / short[1] < unramped[0] / unramped[1]

@@ -11,6 +11,11 @@ Two activity counts enter it, each saturating as ``(a + a0) / (a + a0 + k)``:
   community of 500 answers and one of 50,000; a share is the same stretch of each
   community's life, so "who answers *now*" means the same on every pace.
 
+A share clock needs answers to tick: in a history of a few dozen answers a share of 0.02 is
+less than one answer, and the factor would only say who posted last. Its exponent therefore
+grows in proportion to the history's dated answers up to ``prior_share_min_answers``
+(``share_clock_weight``), and counts fully from there.
+
 The prior is their product with those exponents, a score-level blend: it does not depend on the
 query, so the final score ``match * prior`` stays absolute and comparable across queries (a
 rank fusion with the clock-activity ranking would not). Chosen on the development windows:
@@ -36,21 +41,42 @@ def share_clock_activity(corpus: Corpus, half_life_share: float) -> np.ndarray:
     return np.bincount(corpus.contrib_member[answering].astype(np.int64), weights=weight, minlength=corpus.n_members)
 
 
+def dated_answers(corpus: Corpus) -> int:
+    """The corpus's answers that have a date (the share clock's ticks)."""
+    days = corpus.doc_days[corpus.contrib_doc]
+    return int((np.isin(corpus.contrib_class, (ACCEPTED, ANSWER)) & np.isfinite(days)).sum())
+
+
+def share_clock_weight(n_answers: int, settings: Settings) -> float:
+    """The share-clock factor's exponent in a history of ``n_answers`` dated answers:
+    ``prior_share_weight`` scaled by ``min(1, n_answers / prior_share_min_answers)``."""
+    full = max(settings.prior_share_min_answers, 1)
+    return settings.prior_share_weight * min(1.0, n_answers / full)
+
+
 def saturating(activity: np.ndarray, newcomer: float, saturation: float) -> np.ndarray:
     """(a + a0) / (a + a0 + k) in (0, 1): a newcomer starts at a0, k recent answers give about 0.5."""
     started = activity + newcomer
     return started / (started + saturation)
 
 
-def activity_prior(answers_activity: np.ndarray, share_activity: np.ndarray | None, settings: Settings) -> np.ndarray:
-    """(n_members,) ``saturating(answers) ** prior_weight * saturating(share) ** prior_share_weight``.
+def activity_prior(
+    answers_activity: np.ndarray,
+    share_activity: np.ndarray | None,
+    settings: Settings,
+    share_weight: float | None = None,
+) -> np.ndarray:
+    """(n_members,) ``saturating(answers) ** prior_weight * saturating(share) ** share_weight``.
 
-    ``share_activity`` may be None when ``prior_share_weight`` is 0 (not computed)."""
+    ``share_weight``: the share-clock exponent, ``share_clock_weight`` of the history (default
+    ``prior_share_weight``, a history long enough). ``share_activity`` may be None when that
+    exponent is 0 (not computed)."""
+    share_weight = settings.prior_share_weight if share_weight is None else share_weight
     newcomer = settings.newcomer_activity
     prior = saturating(answers_activity, newcomer, settings.activity_saturation) ** settings.prior_weight
-    if settings.prior_share_weight > 0:
+    if share_weight > 0:
         if share_activity is None:
-            raise ValueError("prior_share_weight > 0 needs the share-clock activity")
+            raise ValueError("a share-clock exponent > 0 needs the share-clock activity")
         share = saturating(share_activity, newcomer, settings.prior_share_saturation)
-        prior = prior * share**settings.prior_share_weight
+        prior = prior * share**share_weight
     return prior
