@@ -98,6 +98,9 @@ SPACE = [
     Param("activity_saturation", 0.3, 300.0, log=True),
     Param("newcomer_activity", 0.01, 10.0, log=True),
     Param("prior_acceptance_share", 0.0, 1.0),
+    Param("prior_share_weight", 0.0, 2.0),
+    Param("prior_share_half_life", 0.002, 0.3, log=True),
+    Param("prior_share_saturation", 0.3, 300.0, log=True),
 ]
 
 
