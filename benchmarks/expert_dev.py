@@ -170,6 +170,18 @@ def snapshot_set(searcher, questions, texts, windows, settings: Settings, as_of=
     )
 
 
+def kept_positions(evaluation: TrainingSet, asked: list[PastQuestion]) -> list[int]:
+    """Position in ``asked`` of each question the set kept (a subsequence: those with an answerer
+    among the candidates)."""
+    position, source = [], 0
+    for kept in evaluation.questions:
+        while asked[source] != kept:
+            source += 1
+        position.append(source)
+        source += 1
+    return position
+
+
 def baseline_scores(
     community: Community, evaluation: TrainingSet, asked: list[PastQuestion], texts: list[str], windows: list
 ) -> dict[str, np.ndarray]:
@@ -181,13 +193,7 @@ def baseline_scores(
     recent = base.recent_clock(0.02)
     vectors = np.asarray(searcher.passage_vectors)
     combination = community.settings.query_window_combination
-    # The set keeps a subsequence of the asked questions (those with an answerer among the candidates).
-    position, source = [], 0
-    for kept in evaluation.questions:
-        while asked[source] != kept:
-            source += 1
-        position.append(source)
-        source += 1
+    position = kept_positions(evaluation, asked)
     out = {RECENT: np.zeros(len(evaluation.labels)), HYBRID: np.zeros(len(evaluation.labels))}
     for group, i in enumerate(position):
         rows = np.flatnonzero(evaluation.group == group)

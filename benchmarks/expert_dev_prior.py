@@ -336,6 +336,10 @@ def main(
     print("per cell (dump: one ratio per window, served D default / L learned):")
     for r in table:
         print(f"  {r['variant']}: " + " | ".join(f"{d} {r[d]}" for d in dumps))
+    # Stage 3: could a build choose its prior itself, on its own held-out latest questions?
+    selection = per_community_selection(loaded, base, cells, dumps, windows)
+    print("\nA build choosing its prior on its held-out latest questions, vs the defaults")
+    print_rows(selection, dumps, windows, ("cells won/lost", "windows meeting the acceptance", "worst window margin"))
     total_s = time.perf_counter() - started
     print(f"total {total_s:.0f} s")
     if save:
@@ -348,11 +352,67 @@ def main(
                 TABLE_TITLE: table,
                 "Screen: the default formula alone, every grid variant, other blends and reference rank fusions, "
                 "won/lost against today's defaults": screen,
+                SELECTION_TITLE: selection,
             },
             notes=NOTES,
         )
 
 
+#: Prior families a build could choose among on its held-out slice (the defaults are in each).
+SELECTABLE: dict[str, list[dict[str, Any]]] = {
+    "share weight 0 / 0.5 / 1 / 2": [prior_settings(0.75, w, 0.02, 30.0) for w in (0.0, 0.5, 1.0, 2.0)],
+    "share half-life 0.005 / 0.02 / 0.1": [prior_settings(0.75, 0.5, h, 30.0) for h in (0.005, 0.02, 0.1)],
+    "share weight x half-life (12)": [
+        prior_settings(0.75, w, h, 30.0) for w in (0.0, 0.5, 1.0, 2.0) for h in (0.005, 0.02, 0.1)
+    ],
+    "answers weight 0 / 0.75 / 1.5 / 3": [prior_settings(a, 0.5, 0.02, 30.0) for a in (0.0, 0.75, 1.5, 3.0)],
+}
+
+
+def per_community_selection(loaded: dict, base: dict, cells: list, dumps: list[str], windows: list) -> list[dict]:
+    """Each cell's build picks, among a family of priors, the one whose held-out nDCG@10 gain over
+    the defaults (on the latest learned_validation_share of its training questions, as learn_ranker
+    holds them out) exceeds z standard errors most; the window's questions then score the pick."""
+    settings = Settings()
+
+    def ndcg(rows, parts, overrides) -> np.ndarray:
+        scores = parts["match"] * prior_values(parts, settings.with_overrides(**overrides))
+        return per_question(scores, rows)["ndcg10"]
+
+    held: dict = {}
+    for c in cells:
+        train = loaded[c]["train"]
+        n = train.n_questions
+        rows = train.subset(np.arange(n - max(int(round(settings.learned_validation_share * n)), 1), n))
+        held[c] = (rows, decompose(rows), decompose(loaded[c]["evaluation"]))
+
+    def ratio(c, overrides) -> float:
+        evaluation = loaded[c]["evaluation"]
+        return float(ndcg(evaluation, held[c][2], overrides).mean() / np.mean(base[c]["ndcg10"][1]))
+
+    reference = {c: ratio(c, {}) for c in cells}
+    out = [summary("defaults (no choice)", reference, cells, dumps, windows, reference)]
+    for family, variants in SELECTABLE.items():
+        for z in (0.0, 1.0, 2.0):
+            ratios = {}
+            for c in cells:
+                rows, parts, _ = held[c]
+                first = ndcg(rows, parts, {})
+                pick, best = {}, 0.0
+                for overrides in variants:
+                    diff = ndcg(rows, parts, overrides) - first
+                    gain = diff.mean() - z * diff.std(ddof=1) / np.sqrt(len(diff))
+                    if gain > best + 1e-12:
+                        pick, best = overrides, gain
+                ratios[c] = ratio(c, pick)
+            out.append(summary(f"chosen per build: {family}, z = {z:g}", ratios, cells, dumps, windows, reference))
+    return out
+
+
+SELECTION_TITLE = (
+    "A build choosing its prior itself on its held-out latest training questions (the defaults unless a "
+    "variant gains more than z standard errors there), scored on the window's questions"
+)
 TABLE_TITLE = (
     "The build's choice per prior variant: nDCG@10 ratio to the best baseline over the (dump, window) cells, "
     "won/lost against the first row (per dump: one ratio per window, the served ranker's initial)"
