@@ -130,6 +130,8 @@ def aggregates(ratios: dict, cells: list, dumps: list[str], windows: list) -> di
     }
 
 
+#: Columns that say how a variant stands against the acceptance and the reference.
+MARGIN_COLUMNS = ("cells won/lost", "windows meeting the acceptance", "worst window margin")
 #: Issue #12's acceptance on one split: the mean ratio over the six dumps at least this, no dump below 1.0.
 ACCEPTANCE_MEAN = 1.15
 
@@ -339,7 +341,7 @@ def main(
     # Stage 3: could a build choose its prior itself, on its own held-out latest questions?
     selection = per_community_selection(loaded, base, cells, dumps, windows)
     print("\nA build choosing its prior on its held-out latest questions, vs the defaults")
-    print_rows(selection, dumps, windows, ("cells won/lost", "windows meeting the acceptance", "worst window margin"))
+    print_rows(selection, dumps, windows, MARGIN_COLUMNS)
     total_s = time.perf_counter() - started
     print(f"total {total_s:.0f} s")
     if save:

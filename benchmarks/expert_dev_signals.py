@@ -44,7 +44,7 @@ from benchmarks.expert_dev import (
     window_name,
 )
 from benchmarks.expert_dev_learn import best_baselines, load_saved, per_question
-from benchmarks.expert_dev_prior import print_rows, summary
+from benchmarks.expert_dev_prior import MARGIN_COLUMNS, print_rows, summary
 from benchmarks.lib.expert_prior import decompose, prior_values
 from benchmarks.lib.results import record
 from copmatch import Settings
@@ -180,7 +180,7 @@ def main(
     reference = ratios["defaults"]
     table = [summary(name, r, cells, dumps, windows, reference) for name, r in ratios.items()]
     table.sort(key=lambda row: (-row["worst window margin"], -row["mean ratio"]))
-    print_rows(table, dumps, windows, ("cells won/lost", "windows meeting the acceptance", "worst window margin"))
+    print_rows(table, dumps, windows, MARGIN_COLUMNS)
     total_s = time.perf_counter() - started
     print(f"total {total_s:.0f} s")
     if save:
