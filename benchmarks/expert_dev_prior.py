@@ -386,7 +386,8 @@ def per_community_selection(loaded: dict, base: dict, cells: list, dumps: list[s
         train = loaded[c]["train"]
         n = train.n_questions
         rows = train.subset(np.arange(n - max(int(round(settings.learned_validation_share * n)), 1), n))
-        held[c] = (rows, decompose(rows), decompose(loaded[c]["evaluation"]))
+        parts = decompose(rows)
+        held[c] = (rows, parts, decompose(loaded[c]["evaluation"]), ndcg(rows, parts, {}))
 
     def ratio(c, overrides) -> float:
         evaluation = loaded[c]["evaluation"]
@@ -398,8 +399,7 @@ def per_community_selection(loaded: dict, base: dict, cells: list, dumps: list[s
         for z in (0.0, 1.0, 2.0):
             ratios = {}
             for c in cells:
-                rows, parts, _ = held[c]
-                first = ndcg(rows, parts, {})
+                rows, parts, _, first = held[c]
                 pick, best = {}, 0.0
                 for overrides in variants:
                     diff = ndcg(rows, parts, overrides) - first

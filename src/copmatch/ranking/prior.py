@@ -30,21 +30,38 @@ from copmatch.ranking.corpus import ACCEPTED, ANSWER, Corpus
 from copmatch.settings import Settings
 
 
-def share_clock_activity(corpus: Corpus, half_life_share: float) -> np.ndarray:
+def share_clock_activity(
+    corpus: Corpus, half_life_share: float, dated: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """(n_members,) each member's answers weighted ``0.5 ** (s / half_life_share)``, ``s`` the share
-    of all the corpus's dated answers posted after it (undated answers count nothing: no clock)."""
-    days = corpus.doc_days[corpus.contrib_doc]
-    answering = np.isin(corpus.contrib_class, (ACCEPTED, ANSWER)) & np.isfinite(days)
-    clock = np.sort(days[answering])
-    after = (len(clock) - np.searchsorted(clock, days[answering], side="right")) / max(len(clock), 1)
+    of all the corpus's dated answers posted after it (undated answers count nothing: no clock).
+
+    ``dated``: ``dated_answers(corpus)``, when the caller has it."""
+    rows, days = dated_answers(corpus) if dated is None else dated
+    clock = np.sort(days)
+    after = (len(clock) - np.searchsorted(clock, days, side="right")) / max(len(clock), 1)
     weight = 0.5 ** (after / half_life_share)
-    return np.bincount(corpus.contrib_member[answering].astype(np.int64), weights=weight, minlength=corpus.n_members)
+    return np.bincount(corpus.contrib_member[rows].astype(np.int64), weights=weight, minlength=corpus.n_members)
 
 
-def dated_answers(corpus: Corpus) -> int:
-    """The corpus's answers that have a date (the share clock's ticks)."""
+def dated_answers(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+    """The corpus's answers that have a date (the share clock's ticks): their rows into
+    ``contrib_*``, and their days."""
     days = corpus.doc_days[corpus.contrib_doc]
-    return int((np.isin(corpus.contrib_class, (ACCEPTED, ANSWER)) & np.isfinite(days)).sum())
+    rows = np.flatnonzero(np.isin(corpus.contrib_class, (ACCEPTED, ANSWER)) & np.isfinite(days))
+    return rows, days[rows]
+
+
+def share_clock_factor(corpus: Corpus, settings: Settings) -> tuple[float, np.ndarray | None]:
+    """The share-clock factor of this history: its exponent (``share_clock_weight``) and the
+    members' share-clock activity (None when the exponent is 0: not computed)."""
+    if settings.prior_share_weight <= 0:
+        return 0.0, None
+    dated = dated_answers(corpus)
+    weight = share_clock_weight(len(dated[0]), settings)
+    if weight <= 0:
+        return 0.0, None
+    return weight, share_clock_activity(corpus, settings.prior_share_half_life, dated)
 
 
 def share_clock_weight(n_answers: int, settings: Settings) -> float:

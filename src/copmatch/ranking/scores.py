@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from copmatch.ranking.corpus import ACCEPTED, ANSWER, ASKER, AUTHOR, OFFERING_CLASSES, OTHER, Corpus
-from copmatch.ranking.prior import activity_prior, dated_answers, share_clock_activity, share_clock_weight
+from copmatch.ranking.prior import activity_prior, share_clock_factor
 from copmatch.ranking.recency import community_clock_recency
 from copmatch.settings import Settings
 
@@ -113,8 +113,7 @@ def member_priors(corpus: Corpus, settings: Settings) -> MemberPriors:
     # Asking can show a member is around; off by default (it did not help on the dev dumps).
     kind = answering + settings.activity_question_weight * (cls == ASKER)
     activity = np.bincount(member, weights=recency * kind, minlength=n)
-    share_weight = share_clock_weight(dated_answers(corpus), settings) if settings.prior_share_weight > 0 else 0.0
-    share = share_clock_activity(corpus, settings.prior_share_half_life) if share_weight > 0 else None
+    share_weight, share = share_clock_factor(corpus, settings)
     prior = activity_prior(activity, share, settings, share_weight)
     if settings.prior_acceptance_share > 0:
         prior = prior * (1.0 - settings.prior_acceptance_share + settings.prior_acceptance_share * _acceptance(corpus))
